@@ -1,0 +1,2 @@
+// placeholder: implemented by the protocol work (issue 2)
+#include "protocol.h"

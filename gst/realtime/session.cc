@@ -1,0 +1,2 @@
+// placeholder: implemented by the session engine work (issue 4)
+#include "session.h"

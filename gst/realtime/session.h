@@ -1,0 +1,224 @@
+// Session engine: one Realtime session end to end, GStreamer-free.
+//
+// THREADING CONTRACT
+// ------------------
+// * All sessions of a process share ONE network thread ("rtc-net") that owns a GMainContext, its
+//   GMainLoop and one SoupSession. Every libsoup / SoupWebsocketConnection call runs on that
+//   thread. It is started by the first Session::start() and lives until process exit (or until
+//   rtc::shutdown_network_thread() is called with no session alive).
+// * Every public method of Session is thread-safe, never blocks on the network and never waits
+//   for the network thread to do work (except stop(), see below): it appends a command to the
+//   session's bounded command queue and wakes the loop with g_main_context_invoke-style dispatch.
+// * SessionListener callbacks are called ON THE NETWORK THREAD, one at a time per session, in
+//   the order the events were received. A callback must return quickly (it is shared by every
+//   session of the process): copy/enqueue and return; never push downstream, never wait on a
+//   streaming thread, never take a lock that a streaming thread may hold while it calls into
+//   the Session.
+//   From inside a callback it IS allowed to call any public Session method except stop() and
+//   the destructor (they would deadlock: stop() waits for callbacks to finish). Those calls are
+//   queued and executed after the callback returns.
+// * stop() is idempotent and may be called from any thread except the network thread. It
+//   cancels a pending connect or reconnect backoff, closes the socket, and returns only when no
+//   callback of this session is running and none will run again.
+// * start() after stop() starts a fresh connection (same config, counters kept).
+//
+// QUEUES (all bounded)
+// * command queue: kMaxQueuedCommands; when full, the oldest non-audio command is kept and the
+//   new one is rejected (the method returns false and a warning is logged). Audio is not a
+//   command: see below.
+// * pending input audio (not yet sent because the session is not ready / disconnected):
+//   EngineConfig::offline_buffer_ms; when full, the OLDEST audio is dropped and the drop is
+//   reported through on_input_dropped() with its duration (never silently).
+// * outgoing WebSocket frames are handed to libsoup immediately on the network thread; the
+//   engine tracks bytes libsoup has not flushed yet (soup_websocket_connection_get_buffered_amount).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "protocol.h"
+
+namespace rtc {
+
+enum class SessionState {
+  Idle,          // not started / stopped
+  Connecting,    // HTTP handshake in progress
+  Configuring,   // connected, session.update sent, waiting for session.updated
+  Ready,         // session.updated received: commands flow
+  Reconnecting,  // lost the connection (or renewing); waiting for backoff / new handshake
+  Failed,        // fatal error or reconnect attempts exhausted; stop() or start() to leave it
+};
+const char *session_state_name(SessionState s);
+
+enum class LogLevel { Error, Warning, Info, Debug, Trace };
+
+enum class ErrorClass {
+  Fatal,    // auth, quota, invalid_api_key, beta_api_shape_disabled, handshake 401/403/404, ...
+  Benign,   // response_cancel_not_active, commit_empty, already_has_active_response race, truncate past end
+  Warning,  // anything else: reported, session continues
+};
+
+struct SessionError {
+  ErrorClass cls = ErrorClass::Warning;
+  int http_status = 0;          // handshake failures: the HTTP status; 0 otherwise
+  std::string code;             // server error code, or "handshake_failed", "network_error", "reconnect_failed", ...
+  std::string message;          // one sentence, no secrets
+  std::string param;
+  std::string client_event_id;  // error.event_id
+  std::string client_event_type;// type of the client event that caused it (from the engine's event_id map)
+};
+
+struct Credentials {
+  std::string api_key;
+  std::string bearer_token;
+};
+// Called on the network thread before every (re)connect. Must not block for long.
+using CredentialsProvider = std::function<Credentials()>;
+
+struct EngineConfig {
+  EndpointParams endpoint;
+  CredentialsProvider credentials;    // optional; overrides endpoint.api_key/bearer_token when set
+  std::string ssl_ca_file;            // "" = system CAs
+  bool ssl_strict = true;             // false = accept invalid certificates (as souphttpsrc ssl-strict)
+  std::string proxy;                  // "" = system default (as souphttpsrc proxy)
+  SessionConfig session;
+  int chunk_ms = 40;                  // input_audio_buffer.append chunk duration, 10..1000
+  int connect_timeout_ms = 15000;
+  int reconnect_attempts = 5;         // 0 = never reconnect
+  int reconnect_base_ms = 250;        // backoff: base * 2^n, with +-25 % jitter, capped
+  int reconnect_max_ms = 8000;
+  int renew_margin_s = 120;           // planned renewal this long before expires_at; 0 = off
+  int replay_max_items = 50;          // conversation context replayed after a reconnect
+  int offline_buffer_ms = 10000;      // input audio kept while disconnected
+  int ping_interval_ms = 5000;        // WebSocket keepalive
+  int ping_timeout_ms = 10000;        // no pong/frames for this long => connection dead
+};
+
+// Context the engine adds to server events, in the caller's terms.
+struct EventContext {
+  // Positions of audio_start_ms / audio_end_ms of this event (or, for input transcription and
+  // committed events, of the speech span of that item) on the caller's INPUT STREAM timeline:
+  // samples (at the input format rate) counted from the first byte ever given to push_audio(),
+  // across reconnects. -1 when unknown / not applicable.
+  int64_t input_start_sample = -1;
+  int64_t input_end_sample = -1;
+  uint32_t generation = 0;  // increments with every new server session (reconnect / renewal)
+};
+
+struct AudioDeltaInfo {
+  std::string response_id, item_id;
+  int output_index = 0, content_index = 0;
+  int64_t item_offset_bytes = 0;  // bytes of this item's audio received before this delta
+  int64_t receive_time_us = 0;    // g_get_monotonic_time() when the complete frame was received
+};
+
+struct FunctionCall {
+  std::string response_id, item_id, call_id, name, arguments;
+};
+
+struct TimeToFirstAudio {
+  int64_t last_us = -1, max_us = -1;
+  double mean_us = 0;
+  uint64_t count = 0;
+};
+
+struct SessionStats {
+  SessionState state = SessionState::Idle;
+  std::string session_id, model;
+  int64_t expires_at = 0;
+  uint64_t connects = 0, reconnects = 0, renewals = 0;
+  uint64_t events_in = 0, events_out = 0;
+  uint64_t audio_bytes_sent = 0, audio_bytes_received = 0;
+  double audio_ms_sent = 0, audio_ms_received = 0;
+  uint64_t input_ms_dropped = 0;
+  uint64_t responses_completed = 0, responses_cancelled = 0, responses_failed = 0, responses_incomplete = 0;
+  Usage usage_total;                // summed over response.done
+  std::vector<RateLimit> rate_limits;  // last rate_limits.updated
+  TimeToFirstAudio ttfa;            // speech_stopped (or response.create) -> first audio delta
+  uint64_t parse_errors = 0, server_errors = 0;
+};
+
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  // All on the network thread; see the contract at the top of this file.
+  virtual void on_state(SessionState state, const std::string &detail) { (void)state; (void)detail; }
+  // Every parsed server event except audio deltas (delivered through on_audio). Events the
+  // engine handled itself are still delivered (the owner may ignore them).
+  virtual void on_server_event(const ServerEvent &ev, const EventContext &ctx) { (void)ev; (void)ctx; }
+  // Memory for a decoded audio delta: return writable memory of >= max_bytes and an opaque
+  // handle (e.g. a GstBuffer*). Return nullptr to drop the delta.
+  virtual uint8_t *alloc_audio(size_t max_bytes, void **handle) = 0;
+  // The decoded delta: `bytes` valid bytes at the start of the memory of `handle`; ownership of
+  // the handle passes to the listener.
+  virtual void on_audio(void *handle, size_t bytes, const AudioDeltaInfo &info) = 0;
+  // Releases a handle from alloc_audio() that was not passed to on_audio() (decode failed).
+  virtual void free_audio(void *handle) = 0;
+  virtual void on_error(const SessionError &err) { (void)err; }
+  // Completed function calls of completed responses (never of cancelled / incomplete ones).
+  virtual void on_function_call(const FunctionCall &call) { (void)call; }
+  virtual void on_reconnecting(int attempt, int delay_ms, const std::string &reason) {
+    (void)attempt; (void)delay_ms; (void)reason;
+  }
+  virtual void on_reconnected(int items_replayed, bool planned_renewal) { (void)items_replayed; (void)planned_renewal; }
+  virtual void on_input_dropped(int64_t first_sample, int64_t samples) { (void)first_sample; (void)samples; }
+  virtual void on_log(LogLevel level, const std::string &msg) { (void)level; (void)msg; }
+};
+
+class Session {
+ public:
+  static constexpr size_t kMaxQueuedCommands = 1024;
+
+  // The listener must outlive the Session (or stop() must have returned).
+  Session(EngineConfig cfg, SessionListener *listener);
+  ~Session();  // calls stop()
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  void start();
+  void stop();
+
+  // Replace the session configuration; sends session.update when connected (now or later).
+  // The audio formats can only change before start().
+  void update_config(const SessionConfig &cfg);
+  // Connection settings (endpoint, reconnect...) used from the next connect on.
+  void set_engine_config(const EngineConfig &cfg);
+
+  // Input audio in the configured input format, any size. Chunked to chunk_ms appends.
+  void push_audio(const uint8_t *data, size_t len);
+  // Sends what is pending in the chunker now (e.g. before a commit).
+  void flush_audio();
+
+  bool commit();   // flushes pending audio, then input_audio_buffer.commit
+  bool clear();    // drops pending audio, input_audio_buffer.clear
+  // Queued behind the active response of the default conversation (never sent to fail).
+  bool create_response(const ResponseParams *params = nullptr);
+  bool cancel_response();
+  bool send_text(const std::string &text, bool create_response = true);
+  // function_call_output item, then (by default) one response.create after the active response is done.
+  bool function_output(const std::string &call_id, const std::string &output_json, bool create_response = true);
+  // audio_end_ms is clamped to the audio received for that item; 0 => the item is deleted instead.
+  bool truncate(const std::string &item_id, int64_t audio_end_ms);
+  bool delete_item(const std::string &item_id);
+
+  SessionStats stats() const;
+  SessionState state() const;
+  // Input samples given to push_audio() so far (the caller's input stream timeline).
+  int64_t input_samples_pushed() const;
+  // True while a response on the default conversation is active or queued.
+  bool response_pending() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Stops the shared network thread if no session is alive (tests, leak checkers). Optional.
+void shutdown_network_thread();
+
+}  // namespace rtc
