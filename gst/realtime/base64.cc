@@ -4,6 +4,11 @@
 
 #include "protocol.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define RTC_HAVE_AVX2_DECODER 1
+#endif
+
 namespace rtc {
 namespace {
 
@@ -17,6 +22,55 @@ struct DecodeTable {
   }
 };
 constexpr DecodeTable kDecode;
+
+#if defined(RTC_HAVE_AVX2_DECODER)
+// AVX2 decoder for the bulk of the input (W. Mula, D. Lemire, "Faster Base64 Encoding and
+// Decoding using AVX2 Instructions", 2018): 32 characters -> 24 bytes per step. A block holding
+// any character outside the alphabet (including '=') stops the loop; the scalar code below
+// then decodes the rest and reports the error, so semantics stay exactly the scalar ones.
+// Returns the number of characters consumed (a multiple of 32); writes 3/4 of that to out.
+__attribute__((target("avx2"))) size_t decode_avx2(const uint8_t *in, size_t len, uint8_t *out) {
+  const __m256i lut_lo = _mm256_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A,
+                                          0x1B, 0x1B, 0x1B, 0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                          0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
+  const __m256i lut_hi = _mm256_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10,
+                                          0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+                                          0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+  const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 19, 4,
+                                            -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i mask_2f = _mm256_set1_epi8(0x2f);
+  const __m256i shuffle = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2, 1, 0, 6, 5, 4,
+                                           10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i permute = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, -1, -1);
+  size_t i = 0;
+  // Each store writes 32 bytes of which 24 are valid: keep >= 48 characters in front so the
+  // extra 8 bytes always land inside the decoded size (even with "==" padding at the end).
+  while (len - i >= 48) {
+    __m256i str = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(in + i));
+    const __m256i hi_nibbles = _mm256_and_si256(_mm256_srli_epi32(str, 4), mask_2f);
+    const __m256i lo_nibbles = _mm256_and_si256(str, mask_2f);
+    const __m256i hi = _mm256_shuffle_epi8(lut_hi, hi_nibbles);
+    const __m256i lo = _mm256_shuffle_epi8(lut_lo, lo_nibbles);
+    if (!_mm256_testz_si256(lo, hi)) break;
+    const __m256i eq_2f = _mm256_cmpeq_epi8(str, mask_2f);
+    const __m256i roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(eq_2f, hi_nibbles));
+    str = _mm256_add_epi8(str, roll);
+    const __m256i merged = _mm256_maddubs_epi16(str, _mm256_set1_epi32(0x01400140));
+    __m256i packed = _mm256_madd_epi16(merged, _mm256_set1_epi32(0x00011000));
+    packed = _mm256_shuffle_epi8(packed, shuffle);
+    packed = _mm256_permutevar8x32_epi32(packed, permute);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(out), packed);
+    i += 32;
+    out += 24;
+  }
+  return i;
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+#endif
 
 }  // namespace
 
@@ -60,7 +114,14 @@ bool base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(in);
   const size_t full = len - 4;  // the last quantum may carry padding
   uint8_t *o = out;
-  for (size_t i = 0; i < full; i += 4) {
+  size_t start = 0;
+#if defined(RTC_HAVE_AVX2_DECODER)
+  if (len >= 48 && cpu_has_avx2()) {
+    start = decode_avx2(p, len, o);
+    o += start / 4 * 3;
+  }
+#endif
+  for (size_t i = start; i < full; i += 4) {
     const uint32_t a = kDecode.v[p[i]], b = kDecode.v[p[i + 1]], c = kDecode.v[p[i + 2]], d = kDecode.v[p[i + 3]];
     if ((a | b | c | d) & 0x80) return false;
     const uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;

@@ -357,4 +357,30 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
 // Replaces any secret-looking value in s (api-key=..., Bearer ..., sk-..., given secrets) for logs.
 std::string redact(const std::string &s, const std::vector<std::string> &secrets = {});
 
+// ---------------------------------------------------------------------------------------------
+// Strict JSON checks (added by the protocol work, issue 2). Both server-event parsers run the
+// same strict RFC 8259 scanner before anything else, so they accept exactly the same texts:
+// UTF-8 only (no BOM), no comments, strict number grammar, integers must fit in int64 and
+// other numbers must be finite doubles, no escaped NUL (U+0000) and no lone surrogates in
+// strings, at most kJsonMaxDepth nested arrays/objects. Duplicate members: the last one wins.
+//
+// Precise outcome of parse_audio_delta_fast() (same messages as parse_server_event()):
+//   Error         - malformed JSON (whatever the type), not an object, "type" missing or not a
+//                   string, or an audio delta with a bad field / bad base64;
+//   NotAudioDelta - a well-formed object whose "type" string is not one of the two audio delta
+//                   names (parse_server_event() may still reject it for that type's fields);
+//   alloc(0) is called for an empty delta (returning nullptr is fine then).
+// ---------------------------------------------------------------------------------------------
+constexpr int kJsonMaxDepth = 256;
+
+// Any JSON value under the rules above. On failure *error (if not null) gets one sentence
+// such as "malformed JSON at offset 17: expected ':' after a member name".
+bool validate_json(const char *data, size_t len, std::string *error);
+// Same, and the value must be an object (used for extra_json / metadata_json).
+bool validate_json_object(const std::string &text, std::string *error);
+// Byte range [first, second) of the value of the last top-level member `name` of `data`,
+// which must be a valid JSON object text; nullopt when absent or invalid.
+std::optional<std::pair<size_t, size_t>> json_top_level_member_span(const char *data, size_t len,
+                                                                    const std::string &name);
+
 }  // namespace rtc
