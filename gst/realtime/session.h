@@ -29,8 +29,10 @@
 // * pending input audio (not yet sent because the session is not ready / disconnected):
 //   EngineConfig::offline_buffer_ms; when full, the OLDEST audio is dropped and the drop is
 //   reported through on_input_dropped() with its duration (never silently).
-// * outgoing WebSocket frames are handed to libsoup immediately on the network thread; the
-//   engine tracks bytes libsoup has not flushed yet (soup_websocket_connection_get_buffered_amount).
+// * outgoing WebSocket frames are handed to libsoup immediately on the network thread.
+//   libsoup 3.2 exposes no count of unflushed bytes, so there is no send-side backpressure
+//   beyond the socket's own buffer; a peer that stops reading is caught by the keepalive
+//   watchdog (ping_timeout_ms) and the connection is replaced.
 #pragma once
 
 #include <cstdint>

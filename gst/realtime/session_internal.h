@@ -1,0 +1,137 @@
+// Internal helpers of the session engine (no libsoup, no threads): unit-testable pieces.
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "session.h"
+
+namespace rtc {
+namespace detail {
+
+// The input timeline of ONE server session (§6: audio_start_ms / audio_end_ms count the audio
+// appended to that session's input buffer, not wall-clock) and its mapping to the caller's input
+// stream positions. Session samples are contiguous; caller samples may jump (audio dropped while
+// disconnected, cleared before sending), so the mapping is a list of segments, merged when
+// contiguous on both sides.
+class InputTimeline {
+ public:
+  explicit InputTimeline(size_t max_segments = 4096) : max_segs_(max_segments) {}
+  void reset() {
+    segs_.clear();
+    sent_ = 0;
+  }
+  // `n` samples starting at caller sample `caller_first` were appended to the session.
+  void add(int64_t caller_first, int64_t n) {
+    if (n <= 0) return;
+    if (!segs_.empty()) {
+      Seg &b = segs_.back();
+      if (b.c + b.n == caller_first) {
+        b.n += n;
+        sent_ += n;
+        return;
+      }
+    }
+    segs_.push_back(Seg{sent_, caller_first, n});
+    if (segs_.size() > max_segs_) segs_.pop_front();
+    sent_ += n;
+  }
+  int64_t sent() const { return sent_; }
+  // Caller sample of session sample `x` (x == sent() gives the exclusive end; positions past
+  // the end are extrapolated from the last segment, e.g. a VAD end that includes silence not
+  // sent yet). -1 when unknown.
+  int64_t to_caller(int64_t x) const {
+    if (x < 0 || segs_.empty()) return -1;
+    if (x < segs_.front().s) return -1;
+    // binary search for the last segment with s <= x
+    size_t lo = 0, hi = segs_.size();
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      if (segs_[mid].s <= x)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    const Seg &g = segs_[lo];
+    return g.c + (x - g.s);
+  }
+  size_t segments() const { return segs_.size(); }
+
+ private:
+  struct Seg {
+    int64_t s, c, n;  // session first sample, caller first sample, count
+  };
+  std::deque<Seg> segs_;
+  int64_t sent_ = 0;
+  size_t max_segs_;
+};
+
+// event_id -> client event type, bounded (oldest forgotten), to name the client event an error
+// refers to (§8 error.event_id).
+class EventTypeMap {
+ public:
+  explicit EventTypeMap(size_t max = 512) : max_(max) {}
+  void add(const std::string &id, const char *type) {
+    if (id.empty()) return;
+    map_[id] = type;
+    order_.push_back(id);
+    while (order_.size() > max_) {
+      map_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  std::string get(const std::string &id) const {
+    auto it = map_.find(id);
+    return it == map_.end() ? std::string() : it->second;
+  }
+  void clear() {
+    map_.clear();
+    order_.clear();
+  }
+  size_t size() const { return map_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::string> map_;
+  std::deque<std::string> order_;
+  size_t max_;
+};
+
+// Error classification of the issue / §8.
+ErrorClass classify_error(const ErrorInfo &e);
+// Backoff delay for attempt n >= 1: base * 2^(n-1), capped at max, +-25 % jitter (u in [0,1)).
+int backoff_delay_ms(int attempt, int base_ms, int max_ms, double u);
+// Handshake statuses that can never succeed by retrying (§1.4: 401 on a bad URL, auth, not found).
+inline bool handshake_status_fatal(int status) { return status == 401 || status == 403 || status == 404; }
+// Close codes after which the engine reconnects (1001 going away, 1006 abnormal, 1011 server
+// error, 1012 restart, 1013 try again later; 0/1005 = no close frame, i.e. abrupt).
+// 1002 too: libsoup 3.2 only accepts received close codes 1000-1011 and 3000-4999, so a server's
+// 1012 / 1013 surfaces as a protocol error 1002 (observed against realtime-emulator).
+inline bool close_code_reconnectable(int code) {
+  return code == 0 || code == 1001 || code == 1002 || code == 1005 || code == 1006 || code == 1011 ||
+         code == 1012 || code == 1013;
+}
+
+// Benchmark / white-box hook: a session engine in state Ready on a given (or no) WebSocket,
+// driven synchronously on the CALLING thread (no network thread involved). Not for production.
+class DispatchBench {
+ public:
+  // `ws` may be null (sends are then skipped); it must belong to the calling thread's context.
+  DispatchBench(const EngineConfig &cfg, SessionListener *listener, SoupWebsocketConnection *ws);
+  ~DispatchBench();
+  // One received text frame: fast path / parse, state update, listener dispatch.
+  void feed(const char *frame, size_t len);
+  // push_audio() + what the network thread does with it: chunk, encode, send.
+  void push(const uint8_t *data, size_t len);
+  SessionStats stats() const;
+
+ private:
+  std::shared_ptr<Session::Impl> impl_;
+};
+
+}  // namespace detail
+}  // namespace rtc
