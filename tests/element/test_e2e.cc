@@ -1,0 +1,807 @@
+// realtimeconv end to end: real pipelines (the built plugin) against realtime-emulator.
+#include <gst/gst.h>
+#include <gst/app/app.h>
+#include <gtest/gtest.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+static constexpr GstClockTime MS = GST_MSECOND;
+
+static std::string tmpdir() {
+  static std::string dir = [] {
+    gchar *d = g_dir_make_tmp("rtc-element-XXXXXX", NULL);
+    std::string s = d;
+    g_free(d);
+    return s;
+  }();
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The emulator process and its event log.
+// ---------------------------------------------------------------------------------------------
+
+struct LogEvent {
+  std::string dir, type;
+  std::shared_ptr<JsonNode> holder;  // the "event" object
+  JsonNode *node = nullptr;
+  JsonObject *obj() const { return json_node_get_object(node); }
+  std::string json() const {
+    gchar *t = json_to_string(node, FALSE);
+    std::string r = t;
+    g_free(t);
+    return r;
+  }
+  int64_t i(const char *m) const {
+    return json_object_has_member(obj(), m) ? json_object_get_int_member(obj(), m) : -1;
+  }
+  std::string s(const char *m) const {
+    return json_object_has_member(obj(), m) && !json_object_get_null_member(obj(), m)
+               ? json_object_get_string_member(obj(), m)
+               : "";
+  }
+};
+
+class Emulator {
+ public:
+  explicit Emulator(std::vector<std::string> extra, const std::string &name = "emu") {
+    const char *exe = g_getenv("RTC_EMULATOR");
+    if (!exe) return;
+    log_ = tmpdir() + "/" + name + "-" + std::to_string(counter_++) + ".jsonl";
+    std::vector<std::string> args = {exe, "--port", "0", "--log", log_, "--log-no-audio"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char *> argv;
+    for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    gint out_fd = -1;
+    GError *err = nullptr;
+    if (!g_spawn_async_with_pipes(NULL, argv.data(), NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid_, NULL,
+                                  &out_fd, NULL, &err)) {
+      g_clear_error(&err);
+      return;
+    }
+    FILE *f = fdopen(out_fd, "r");
+    char line[256] = {0};
+    if (f && fgets(line, sizeof line, f)) {
+      const char *p = strstr(line, "127.0.0.1:");
+      if (p) port_ = atoi(p + 10);
+    }
+    if (f) fclose(f);
+  }
+  ~Emulator() { kill_now(SIGTERM); }
+  void kill_now(int sig = SIGKILL) {
+    if (pid_ > 0) {
+      kill(pid_, sig);
+      int st;
+      waitpid(pid_, &st, 0);
+      g_spawn_close_pid(pid_);
+      pid_ = 0;
+    }
+  }
+  bool ok() const { return port_ > 0; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+
+  std::vector<LogEvent> events() const {
+    std::vector<LogEvent> out;
+    std::ifstream in(log_);
+    std::string line;
+    while (std::getline(in, line)) {
+      JsonNode *root = json_from_string(line.c_str(), NULL);
+      if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        if (root) json_node_unref(root);
+        continue;
+      }
+      JsonObject *o = json_node_get_object(root);
+      LogEvent e;
+      e.dir = json_object_get_string_member(o, "dir");
+      JsonNode *ev = json_object_get_member(o, "event");
+      if (ev && JSON_NODE_HOLDS_OBJECT(ev)) {
+        e.node = json_node_copy(ev);
+        e.holder.reset(e.node, json_node_unref);
+        e.type = json_object_get_string_member(json_node_get_object(ev), "type");
+        out.push_back(e);
+      }
+      json_node_unref(root);
+    }
+    return out;
+  }
+  std::vector<LogEvent> of_type(const std::string &type) const {
+    std::vector<LogEvent> v;
+    for (auto &e : events())
+      if (e.type == type) v.push_back(e);
+    return v;
+  }
+  // The emulator writes its log asynchronously: wait (bounded) until `n` events of a type are there.
+  std::vector<LogEvent> wait_type(const std::string &type, size_t n = 1, int timeout_ms = 5000) const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      auto v = of_type(type);
+      if (v.size() >= n || std::chrono::steady_clock::now() > deadline) return v;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::string log_text() const {
+    std::ifstream in(log_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  GPid pid_ = 0;
+  int port_ = 0;
+  std::string log_;
+  static inline int counter_ = 0;
+};
+
+#define NEED_EMULATOR(emu)                                         \
+  do {                                                             \
+    if (!g_getenv("RTC_EMULATOR")) GTEST_SKIP() << "RTC_EMULATOR not set"; \
+    ASSERT_TRUE((emu).ok()) << "emulator did not start";           \
+  } while (0)
+
+// A 24 kHz mono WAV: silence / 440 Hz tone bursts at -10 dBFS ("speech").
+static std::string make_wav(const std::string &name, const std::vector<std::pair<double, bool>> &parts) {
+  std::vector<int16_t> s;
+  for (auto &p : parts) {
+    size_t n = (size_t)(p.first * 24000);
+    for (size_t i = 0; i < n; i++)
+      s.push_back(p.second ? (int16_t)(0.3 * 32767 * std::sin(2 * M_PI * 440 * (double)i / 24000)) : 0);
+  }
+  std::string path = tmpdir() + "/" + name;
+  std::ofstream f(path, std::ios::binary);
+  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char *>(&v), 4); };
+  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char *>(&v), 2); };
+  uint32_t data = (uint32_t)(s.size() * 2);
+  f.write("RIFF", 4);
+  u32(36 + data);
+  f.write("WAVEfmt ", 8);
+  u32(16);
+  u16(1);
+  u16(1);
+  u32(24000);
+  u32(48000);
+  u16(2);
+  u16(16);
+  f.write("data", 4);
+  u32(data);
+  f.write(reinterpret_cast<const char *>(s.data()), data);
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+// ---------------------------------------------------------------------------------------------
+
+struct Sink {
+  std::mutex m;
+  std::vector<GstBuffer *> bufs;
+  GstCaps *caps = nullptr;
+  bool eos = false;
+  ~Sink() {
+    for (auto *b : bufs) gst_buffer_unref(b);
+    if (caps) gst_caps_unref(caps);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> g(m);
+    return bufs.size();
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> g(m);
+    std::string t;
+    for (auto *b : bufs) {
+      GstMapInfo map;
+      gst_buffer_map(b, &map, GST_MAP_READ);
+      t.append(reinterpret_cast<const char *>(map.data), map.size);
+      gst_buffer_unmap(b, &map);
+    }
+    return t;
+  }
+  size_t bytes() {
+    std::lock_guard<std::mutex> g(m);
+    size_t n = 0;
+    for (auto *b : bufs) n += gst_buffer_get_size(b);
+    return n;
+  }
+};
+
+static GstFlowReturn on_sample(GstAppSink *s, gpointer ud) {
+  Sink *k = static_cast<Sink *>(ud);
+  GstSample *smp = gst_app_sink_pull_sample(s);
+  if (!smp) return GST_FLOW_OK;
+  std::lock_guard<std::mutex> g(k->m);
+  k->bufs.push_back(gst_buffer_ref(gst_sample_get_buffer(smp)));
+  if (!k->caps && gst_sample_get_caps(smp)) k->caps = gst_caps_ref(gst_sample_get_caps(smp));
+  gst_sample_unref(smp);
+  return GST_FLOW_OK;
+}
+static void on_eos(GstAppSink *, gpointer ud) {
+  Sink *k = static_cast<Sink *>(ud);
+  std::lock_guard<std::mutex> g(k->m);
+  k->eos = true;
+}
+
+struct Pipeline {
+  GstElement *pipe = nullptr, *conv = nullptr;
+  GstBus *bus = nullptr;
+  Sink audio, text, captions;
+  std::vector<GstMessage *> msgs;  // element/error/warning messages seen so far
+  bool eos = false, error = false;
+
+  explicit Pipeline(const std::string &desc) {
+    GError *err = nullptr;
+    pipe = gst_parse_launch(desc.c_str(), &err);
+    if (!pipe) {
+      ADD_FAILURE() << "parse: " << (err ? err->message : "?");
+      g_clear_error(&err);
+      return;
+    }
+    conv = gst_bin_get_by_name(GST_BIN(pipe), "c");
+    bus = gst_element_get_bus(pipe);
+    attach("a", &audio);
+    attach("t", &text);
+    attach("i", &captions);
+  }
+  ~Pipeline() {
+    if (pipe) gst_element_set_state(pipe, GST_STATE_NULL);
+    for (auto *m : msgs) gst_message_unref(m);
+    if (bus) gst_object_unref(bus);
+    if (conv) gst_object_unref(conv);
+    if (pipe) gst_object_unref(pipe);
+  }
+  void attach(const char *name, Sink *s) {
+    GstElement *a = gst_bin_get_by_name(GST_BIN(pipe), name);
+    if (!a) return;
+    GstAppSinkCallbacks cb = {};
+    cb.new_sample = on_sample;
+    cb.eos = on_eos;
+    gst_app_sink_set_callbacks(GST_APP_SINK(a), &cb, s, NULL);
+    gst_object_unref(a);
+  }
+  // Processes bus messages until pred() or timeout. Returns pred().
+  bool run_until(const std::function<bool()> &pred, int timeout_ms = 20000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      GstMessage *m = gst_bus_timed_pop(bus, 10 * GST_MSECOND);
+      if (!m) continue;
+      switch (GST_MESSAGE_TYPE(m)) {
+        case GST_MESSAGE_EOS: eos = true; break;
+        case GST_MESSAGE_ERROR: error = true; break;
+        default: break;
+      }
+      if (GST_MESSAGE_TYPE(m) & (GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_PROGRESS))
+        msgs.push_back(m);
+      else
+        gst_message_unref(m);
+    }
+    return true;
+  }
+  bool run_to_end(int timeout_ms = 30000) {
+    return run_until([&] { return eos || error; }, timeout_ms);
+  }
+  const GstStructure *find(const char *name, size_t nth = 0) {
+    for (auto *m : msgs) {
+      const GstStructure *s = gst_message_get_structure(m);
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT && s && gst_structure_has_name(s, name) && nth-- == 0) return s;
+    }
+    return nullptr;
+  }
+  size_t count(const char *name) {
+    size_t n = 0;
+    for (auto *m : msgs) {
+      const GstStructure *s = gst_message_get_structure(m);
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT && s && gst_structure_has_name(s, name)) n++;
+    }
+    return n;
+  }
+  GstMessage *first_error() {
+    for (auto *m : msgs)
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) return m;
+    return nullptr;
+  }
+  bool progress_complete() {
+    for (auto *m : msgs)
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_PROGRESS) {
+        GstProgressType t;
+        gst_message_parse_progress(m, &t, NULL, NULL);
+        if (t == GST_PROGRESS_TYPE_COMPLETE) return true;
+      }
+    return false;
+  }
+};
+
+static const char *kTextSinks =
+    " c.transcript_src ! queue ! appsink name=t async=false sync=false"
+    " c.input_transcript_src ! queue ! appsink name=i async=false sync=false";
+
+static std::string file_pipeline(const std::string &wav, const std::string &in_conv = "",
+                                 const std::string &out_caps = "", const std::string &props = "") {
+  return "filesrc location=" + wav + " ! wavparse ! audioconvert ! audioresample ! " +
+         (in_conv.empty() ? "" : in_conv + " ! ") + "realtimeconv name=c " + props + " c.src ! " +
+         (out_caps.empty() ? "" : out_caps + " ! ") + "queue ! appsink name=a async=false sync=false" + kTextSinks;
+}
+
+static void configure(Pipeline &p, const Emulator &emu, const char *key = "sk-test-key") {
+  ASSERT_NE(p.conv, nullptr) << "realtimeconv not found (GST_PLUGIN_PATH?)";
+  g_object_set(p.conv, "endpoint", emu.url().c_str(), "api-key", key, NULL);
+}
+
+static GstClockTime first_response_pts(Sink &s, std::string *resp_id = nullptr) {
+  GType api = g_type_from_name("GstRealtimeConvMetaAPI");
+  std::lock_guard<std::mutex> g(s.m);
+  for (GstBuffer *b : s.bufs) {
+    GstMeta *m = api ? gst_buffer_get_meta(b, api) : nullptr;
+    if (m) {
+      // Same layout as GstRealtimeConvMeta: GstMeta, response_id, item_id.
+      struct Layout {
+        GstMeta meta;
+        gchar *response_id;
+        gchar *item_id;
+      } *l = reinterpret_cast<Layout *>(m);
+      if (resp_id) *resp_id = l->response_id;
+      return GST_BUFFER_PTS(b);
+    }
+  }
+  return GST_CLOCK_TIME_NONE;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct CapsCase {
+  const char *in_conv, *out_caps, *in_type, *out_type;
+};
+
+class CapsNegotiation : public ::testing::TestWithParam<CapsCase> {};
+
+TEST_P(CapsNegotiation, FormatsBothWays) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  const CapsCase &c = GetParam();
+  std::string wav = make_wav("caps.wav", {{0.5, false}, {1.0, true}, {1.0, false}});
+  Pipeline p(file_pipeline(wav, c.in_conv, c.out_caps));
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end());
+  EXPECT_FALSE(p.error);
+  ASSERT_GT(p.audio.count(), 0u);
+  GstCaps *want = gst_caps_from_string(c.out_caps[0] ? c.out_caps : "audio/x-raw");
+  EXPECT_TRUE(gst_caps_can_intersect(p.audio.caps, want));
+  gst_caps_unref(want);
+  auto upd = emu.wait_type("session.update");
+  ASSERT_FALSE(upd.empty());
+  JsonObject *sess = json_object_get_object_member(upd[0].obj(), "session");
+  JsonObject *audio = json_object_get_object_member(sess, "audio");
+  EXPECT_STREQ(json_object_get_string_member(
+                   json_object_get_object_member(json_object_get_object_member(audio, "input"), "format"), "type"),
+               c.in_type);
+  EXPECT_STREQ(json_object_get_string_member(
+                   json_object_get_object_member(json_object_get_object_member(audio, "output"), "format"), "type"),
+               c.out_type);
+  EXPECT_FALSE(emu.wait_type("response.done").empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(E2E, CapsNegotiation,
+                         ::testing::Values(CapsCase{"", "", "audio/pcm", "audio/pcm"},
+                                           CapsCase{"audio/x-raw,rate=8000 ! mulawenc", "audio/x-alaw", "audio/pcmu",
+                                                    "audio/pcma"},
+                                           CapsCase{"audio/x-raw,rate=8000 ! alawenc", "audio/x-mulaw", "audio/pcma",
+                                                    "audio/pcmu"}));
+
+// A spoken turn from a file: answer on src (placed at the end of the turn), transcript on
+// transcript_src, caption on input_transcript_src timed from the server's audio_start/end_ms.
+TEST(E2E, FullTurnFromFileNonLivePlacement) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("turn.wav", {{1.0, false}, {1.5, true}, {2.0, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end());
+  ASSERT_FALSE(p.error);
+  auto started = emu.wait_type("input_audio_buffer.speech_started");
+  auto stopped = emu.wait_type("input_audio_buffer.speech_stopped");
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(stopped.size(), 1u);
+  const GstClockTime start = (GstClockTime)started[0].i("audio_start_ms") * MS;
+  const GstClockTime end = (GstClockTime)stopped[0].i("audio_end_ms") * MS;
+  const GstClockTime frame = GST_SECOND / 24000;
+  // Captions: PTS / duration from audio_start_ms / audio_end_ms, within one audio frame.
+  ASSERT_EQ(p.captions.count(), 1u);
+  {
+    std::lock_guard<std::mutex> g(p.captions.m);
+    GstBuffer *cb = p.captions.bufs[0];
+    EXPECT_LE(std::llabs((long long)GST_BUFFER_PTS(cb) - (long long)start), (long long)frame);
+    EXPECT_LE(std::llabs((long long)(GST_BUFFER_PTS(cb) + GST_BUFFER_DURATION(cb)) - (long long)end),
+              (long long)frame);
+  }
+  auto tr = emu.wait_type("conversation.item.input_audio_transcription.completed");
+  ASSERT_EQ(tr.size(), 1u);
+  EXPECT_EQ(p.captions.text(), tr[0].s("transcript"));
+  // Transcript of the answer.
+  auto done = emu.wait_type("response.output_audio_transcript.done");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(p.text.text(), done[0].s("transcript"));
+  // Answer placed where the turn ended (non-live), output covers at least the input.
+  std::string resp_id;
+  GstClockTime pts = first_response_pts(p.audio, &resp_id);
+  EXPECT_LE(std::llabs((long long)pts - (long long)end), (long long)frame);
+  auto created = emu.wait_type("response.created");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(resp_id, json_object_get_string_member(json_object_get_object_member(created[0].obj(), "response"), "id"));
+  EXPECT_GE(p.audio.bytes(), (size_t)(4.5 * 48000));
+  // Sample-exact: silence up to the end of the turn, then the answer.
+  std::vector<int16_t> s;
+  {
+    std::lock_guard<std::mutex> g(p.audio.m);
+    for (GstBuffer *b : p.audio.bufs) {
+      GstMapInfo map;
+      gst_buffer_map(b, &map, GST_MAP_READ);
+      const int16_t *d = reinterpret_cast<const int16_t *>(map.data);
+      s.insert(s.end(), d, d + map.size / 2);
+      gst_buffer_unmap(b, &map);
+    }
+  }
+  size_t first_nonzero = 0;
+  while (first_nonzero < s.size() && s[first_nonzero] == 0) first_nonzero++;
+  size_t end_sample = (size_t)(end / frame);
+  EXPECT_GE(first_nonzero, end_sample);
+  EXPECT_LE(first_nonzero, end_sample + 24);
+  ASSERT_NE(p.find("realtimeconv/response-done"), nullptr);
+  ASSERT_NE(p.find("realtimeconv/speech-stopped"), nullptr);
+}
+
+TEST(E2E, UnlinkedTextPads) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("unlinked.wav", {{0.5, false}, {1.0, true}, {1.0, false}});
+  Pipeline p("filesrc location=" + wav +
+             " ! wavparse ! realtimeconv name=c c.src ! queue ! appsink name=a async=false sync=false");
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end());
+  EXPECT_FALSE(p.error);
+  EXPECT_TRUE(p.eos);
+  EXPECT_NE(first_response_pts(p.audio), GST_CLOCK_TIME_NONE);
+}
+
+// Text in, audio out on a live pipeline.
+TEST(E2E, SendText) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  Pipeline p("audiotestsrc is-live=true wave=silence samplesperbuffer=480 ! audio/x-raw,rate=24000,channels=1 ! "
+             "realtimeconv name=c c.src ! queue ! appsink name=a async=false sync=false" + std::string(kTextSinks));
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_until([&] { return p.progress_complete(); }));
+  g_signal_emit_by_name(p.conv, "send-text", "Hello there");
+  ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/response-done") != nullptr; }));
+  ASSERT_TRUE(p.run_until([&] { return p.text.text() == "You said: Hello there"; }, 5000)) << p.text.text();
+  ASSERT_TRUE(p.run_until([&] { return first_response_pts(p.audio) != GST_CLOCK_TIME_NONE; }, 5000));
+  bool item = false;
+  for (auto &e : emu.of_type("conversation.item.create"))
+    if (e.json().find("Hello there") != std::string::npos) item = true;
+  EXPECT_TRUE(item);
+  EXPECT_FALSE(emu.wait_type("response.create").empty());
+  guint delay = 0;
+  g_object_get(p.conv, "max-observed-delay", &delay, NULL);
+  GstStructure *stats = nullptr;
+  g_object_get(p.conv, "stats", &stats, NULL);
+  ASSERT_NE(stats, nullptr);
+  guint64 completed = 0;
+  gst_structure_get_uint64(stats, "responses-completed", &completed);
+  EXPECT_EQ(completed, 1u);
+  gst_structure_free(stats);
+}
+
+TEST(E2E, FunctionCallRoundTrip) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  Pipeline p("audiotestsrc is-live=true wave=silence samplesperbuffer=480 ! audio/x-raw,rate=24000,channels=1 ! "
+             "realtimeconv name=c c.src ! queue ! appsink name=a async=false sync=false" + std::string(kTextSinks));
+  configure(p, emu);
+  g_object_set(p.conv, "tools",
+               "[{\"type\":\"function\",\"name\":\"get_weather_for_location\",\"description\":\"gets the weather\","
+               "\"parameters\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"},"
+               "\"unit\":{\"type\":\"string\",\"enum\":[\"c\",\"f\"]}},\"required\":[\"location\",\"unit\"]}}]",
+               "tool-choice", "required", NULL);
+  struct Seen {
+    std::mutex m;
+    std::string name, call_id, args;
+  } seen;
+  g_signal_connect(p.conv, "function-call",
+                   G_CALLBACK(+[](GstElement *e, const gchar *name, const gchar *call_id, const gchar *args,
+                                  gpointer ud) -> gboolean {
+                     auto *s = static_cast<Seen *>(ud);
+                     {
+                       std::lock_guard<std::mutex> g(s->m);
+                       s->name = name;
+                       s->call_id = call_id;
+                       s->args = args;
+                     }
+                     g_signal_emit_by_name(e, "function-output", call_id, "{\"temperature\":21,\"unit\":\"c\"}");
+                     return TRUE;
+                   }),
+                   &seen);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_until([&] { return p.progress_complete(); }));
+  g_signal_emit_by_name(p.conv, "send-text", "What is the weather in Paris?");
+  ASSERT_TRUE(p.run_until([&] {
+    for (auto &e : emu.of_type("conversation.item.create")) {
+      std::string t = e.json();
+      if (t.find("function_call_output") != std::string::npos && t.find("temperature") != std::string::npos)
+        return true;
+    }
+    return false;
+  }));
+  {
+    std::lock_guard<std::mutex> g(seen.m);
+    EXPECT_EQ(seen.name, "get_weather_for_location");
+    EXPECT_FALSE(seen.call_id.empty());
+    EXPECT_NE(seen.args.find("location"), std::string::npos);
+  }
+  ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/function-call") != nullptr; }, 5000));
+  // A response.create follows the output (after the response with the call is done).
+  ASSERT_TRUE(p.run_until([&] { return emu.of_type("response.create").size() >= 2; }));
+}
+
+// Live, real clock: a second utterance interrupts the answer; the truncation point sent to the
+// server is what was played according to the pipeline clock.
+TEST(E2E, LiveBargeInTruncationPoint) {
+  Emulator emu({"--voice", "tone", "--pace", "realtime"});
+  NEED_EMULATOR(emu);
+  Pipeline p("appsrc name=src is-live=true format=time do-timestamp=false "
+             "caps=audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved ! "
+             "realtimeconv name=c c.src ! appsink name=a async=false sync=true" + std::string(kTextSinks));
+  configure(p, emu);
+  g_object_set(p.conv, "silence-duration-ms", 300, NULL);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(p.pipe), "src");
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::atomic<bool> stop{false}, talk{false};
+  std::thread feeder;
+  struct Joiner {
+    std::atomic<bool> &stop;
+    std::thread &t;
+    ~Joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{stop, feeder};
+  feeder = std::thread([&] {
+    // 20 ms buffers in real time; tone while `talk`, else silence.
+    GstClock *clock = gst_pipeline_get_clock(GST_PIPELINE(p.pipe));
+    GstClockTime base = gst_element_get_base_time(p.pipe);
+    uint64_t n = 0;
+    while (!stop) {
+      GstClockTime now = gst_clock_get_time(clock) - base;
+      GstClockTime pts = n * 20 * MS;
+      if (pts > now) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      GstBuffer *b = gst_buffer_new_allocate(NULL, 960, NULL);
+      GstMapInfo map;
+      gst_buffer_map(b, &map, GST_MAP_WRITE);
+      int16_t *d = reinterpret_cast<int16_t *>(map.data);
+      for (int i = 0; i < 480; i++)
+        d[i] = talk ? (int16_t)(0.3 * 32767 * std::sin(2 * M_PI * 440 * (double)(n * 480 + i) / 24000)) : 0;
+      gst_buffer_unmap(b, &map);
+      GST_BUFFER_PTS(b) = pts;
+      GST_BUFFER_DURATION(b) = 20 * MS;
+      gst_app_src_push_buffer(GST_APP_SRC(src), b);
+      n++;
+    }
+    gst_object_unref(clock);
+  });
+  ASSERT_TRUE(p.run_until([&] { return p.progress_complete(); }));
+  talk = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  talk = false;
+  // Wait until the answer is playing, then talk again.
+  ASSERT_TRUE(p.run_until([&] { return first_response_pts(p.audio) != GST_CLOCK_TIME_NONE; }));
+  p.run_until([] { return false; }, 600);
+  talk = true;
+  ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/truncated") != nullptr; }));
+  talk = false;
+  ASSERT_TRUE(p.run_until([&] { return !emu.of_type("conversation.item.truncate").empty(); }, 5000));
+  stop = true;
+  feeder.join();
+  const GstStructure *t = p.find("realtimeconv/truncated");
+  gint64 ms = -1, rt = -1;
+  gst_structure_get_int64(t, "audio-end-ms", &ms);
+  gst_structure_get_int64(t, "running-time", &rt);
+  auto tr = emu.of_type("conversation.item.truncate");
+  ASSERT_EQ(tr.size(), 1u);
+  EXPECT_EQ(tr[0].i("audio_end_ms"), ms);
+  EXPECT_EQ(tr[0].s("item_id"), gst_structure_get_string(t, "item-id"));
+  // The played position (speech arrival - pipeline latency) minus the item's first PTS.
+  GstClockTime first = first_response_pts(p.audio);
+  EXPECT_NEAR((double)ms, (double)((GstClockTime)rt - first) / MS, 1.0);
+  EXPECT_GT(ms, 0);
+  gst_object_unref(src);
+}
+
+// EOS while the answer is still being generated (real-time pace): the element waits for it.
+TEST(E2E, EosDrainWithResponseInFlight) {
+  Emulator emu({"--voice", "tone", "--pace", "realtime"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("drain.wav", {{0.5, false}, {1.0, true}, {0.7, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end(30000));
+  ASSERT_TRUE(p.eos);
+  const GstStructure *d = p.find("realtimeconv/response-done");
+  ASSERT_NE(d, nullptr);
+  EXPECT_STREQ(gst_structure_get_string(d, "status"), "completed");
+  auto done = emu.wait_type("response.output_audio_transcript.done");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(p.text.text(), done[0].s("transcript"));  // the whole answer made it out before EOS
+}
+
+// The server vanishes during the answer: EOS still completes (bounded by drain-timeout).
+TEST(E2E, EosWithDeadServer) {
+  Emulator emu({"--voice", "tone", "--pace", "realtime"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("dead.wav", {{0.5, false}, {1.0, true}, {0.7, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu);
+  g_object_set(p.conv, "drain-timeout", 3000, "reconnect-attempts", 1, NULL);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/speech-stopped") != nullptr; }));
+  emu.kill_now();
+  ASSERT_TRUE(p.run_to_end(30000));  // EOS, or an error once reconnection gave up: never a hang
+}
+
+TEST(E2E, FatalAuthError) {
+  Emulator emu({"--api-key", "right-key"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("auth.wav", {{0.5, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu, "wrong-key");
+  gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+  ASSERT_TRUE(p.run_until([&] { return p.error; }));
+  GError *err = nullptr;
+  gst_message_parse_error(p.first_error(), &err, NULL);
+  EXPECT_TRUE(g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED)) << err->message;
+  EXPECT_NE(std::string(err->message).find("401"), std::string::npos);
+  g_error_free(err);
+}
+
+// Flushing seek in the middle of a file: the element clears and cancels, then finishes normally.
+TEST(E2E, FlushingSeek) {
+  Emulator emu({"--voice", "tone", "--pace", "realtime"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("flush.wav", {{0.5, false}, {1.0, true}, {1.0, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_until([&] { return !emu.of_type("response.created").empty(); }));
+  ASSERT_TRUE(gst_element_seek_simple(p.pipe, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, 0));
+  ASSERT_TRUE(p.run_to_end(40000));
+  EXPECT_TRUE(p.eos);
+  // (the emulator writes its log asynchronously)
+  EXPECT_TRUE(p.run_until([&] { return !emu.of_type("input_audio_buffer.clear").empty(); }, 5000));
+  EXPECT_TRUE(p.run_until([&] { return !emu.of_type("response.cancel").empty(); }, 5000));
+  EXPECT_EQ(p.count("realtimeconv/speech-started"), 2u);  // the turn was heard again after the seek
+}
+
+// State changes in every direction while connecting, during an answer and during a reconnect.
+TEST(E2E, StateChangesNeverHang) {
+  Emulator slow({"--voice", "tone", "--pace", "realtime", "--fault-delay-ms", "300"});
+  NEED_EMULATOR(slow);
+  std::string wav = make_wav("states.wav", {{0.3, false}, {1.0, true}, {1.0, false}});
+  // During connect.
+  for (int i = 0; i < 3; i++) {
+    Pipeline p(file_pipeline(wav));
+    configure(p, slow);
+    EXPECT_NE(gst_element_set_state(p.pipe, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  // Unreachable endpoint (nothing listens).
+  {
+    Pipeline p(file_pipeline(wav));
+    g_object_set(p.conv, "endpoint", "ws://127.0.0.1:9", "api-key", "k", NULL);
+    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+    p.run_until([] { return false; }, 200);
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  // During an answer: PLAYING -> PAUSED -> PLAYING -> NULL.
+  {
+    Emulator emu({"--voice", "tone", "--pace", "realtime"});
+    Pipeline p(file_pipeline(wav));
+    configure(p, emu);
+    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+    ASSERT_TRUE(p.run_until([&] { return !emu.of_type("response.created").empty(); }));
+    gst_element_set_state(p.pipe, GST_STATE_PAUSED);
+    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  // During a reconnect.
+  {
+    Emulator emu({"--voice", "tone", "--pace", "burst", "--fault-close-after", "3", "--fault-close-code", "1011"});
+    Pipeline p(file_pipeline(wav));
+    configure(p, emu);
+    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+    ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/reconnecting") != nullptr; }));
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+}
+
+// Run a full turn with GST_DEBUG at *:9 and a key that must not appear anywhere in the log.
+static std::string g_debug_log;
+static std::mutex g_debug_mutex;
+static void capture_log(GstDebugCategory *cat, GstDebugLevel level, const gchar *file, const gchar *function,
+                        gint line, GObject *object, GstDebugMessage *message, gpointer) {
+  (void)cat;
+  (void)level;
+  (void)file;
+  (void)function;
+  (void)line;
+  (void)object;
+  const gchar *m = gst_debug_message_get(message);
+  std::lock_guard<std::mutex> g(g_debug_mutex);
+  if (m) g_debug_log.append(m).append("\n");
+}
+
+TEST(E2E, SecretsAbsentFromFullDebugLog) {
+  const char *key = "sk-SECRET-4f8a2b-do-not-log";
+  const char *token = "tok-SECRET-91c3-do-not-log";
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("secret.wav", {{0.5, false}, {1.0, true}, {1.0, false}});
+  gst_debug_set_active(TRUE);
+  (gst_debug_remove_log_function)(gst_debug_log_default);  // far too much stderr output at *:9
+  (gst_debug_add_log_function)(capture_log, &g_debug_log, NULL);
+  gst_debug_set_default_threshold(GST_LEVEL_MEMDUMP);
+  for (int variant = 0; variant < 3; variant++) {
+    Pipeline p(file_pipeline(wav));
+    if (variant == 0) {
+      g_object_set(p.conv, "endpoint", emu.url().c_str(), "api-key", key, NULL);
+    } else if (variant == 1) {
+      g_object_set(p.conv, "endpoint", emu.url().c_str(), "bearer-token", token, NULL);
+    } else {  // Azure-style path, key in the query string
+      std::string az = "ws://127.0.0.1:" + std::to_string(emu.port()) + "/openai/realtime";
+      g_object_set(p.conv, "endpoint", az.c_str(), "deployment", "gpt-4o-realtime-preview", "api-version",
+                   "2024-10-01-preview", "api-key", key, "api-key-in-query", TRUE, NULL);
+    }
+    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
+    EXPECT_TRUE(p.run_to_end());
+    EXPECT_FALSE(p.error) << variant;
+    gchar *readback = nullptr;
+    g_object_get(p.conv, "api-key", &readback, NULL);
+    EXPECT_STRNE(readback, key);
+    g_free(readback);
+  }
+  gst_debug_set_default_threshold(GST_LEVEL_NONE);
+  gst_debug_remove_log_function_by_data(&g_debug_log);
+  (gst_debug_add_log_function)(gst_debug_log_default, NULL, NULL);
+  std::lock_guard<std::mutex> g(g_debug_mutex);
+  EXPECT_GT(g_debug_log.size(), 10000u);  // the log really was on
+  EXPECT_EQ(g_debug_log.find("SECRET"), std::string::npos);
+  EXPECT_NE(emu.log_text().find("response.done"), std::string::npos);
+}
+
+int main(int argc, char **argv) {
+  // Scan plugins in this process: a forked gst-plugin-scanner cannot load a sanitizer build.
+  g_setenv("GST_REGISTRY_FORK", "no", FALSE);
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,876 @@
+// realtimeconv unit tests: GstHarness on all four pads, a GstTestClock, and a scripted session
+// (FakeSession) playing the engine's network thread. No network.
+#include <gst/check/gstharness.h>
+#include <gst/check/gsttestclock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fake_session.h"
+#include "gstrealtimeconv.h"
+#include "gstrealtimeconvmeta.h"
+
+using T = rtc::ServerEventType;
+static constexpr GstClockTime MS = GST_MSECOND;
+static constexpr const char *kPcmCaps = "audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved";
+
+static bool wait_until(const std::function<bool()> &pred, int timeout_ms = 10000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// One realtimeconv with a harness on each pad and a fake session.
+struct Fixture {
+  GstElement *e = nullptr;
+  GstHarness *h = nullptr, *ht = nullptr, *hc = nullptr;
+  GstClock *clock = nullptr;
+  GstBus *bus = nullptr;
+  std::shared_ptr<FakeHolder> holder;
+
+  explicit Fixture(bool live, std::function<void(GstElement *)> configure = {}, bool text_pads = true,
+                   const char *caps = kPcmCaps) {
+    e = gst_element_factory_make("realtimeconv", NULL);
+    EXPECT_NE(e, nullptr);
+    holder = install_fake(e);
+    if (configure) configure(e);
+    clock = gst_test_clock_new();
+    gst_element_set_clock(e, clock);
+    bus = gst_bus_new();
+    gst_element_set_bus(e, bus);
+    h = gst_harness_new_with_element(e, "sink", "src");
+    gst_harness_set_live(h, live);
+    gst_harness_set_upstream_latency(h, 10 * MS);
+    if (text_pads) {
+      ht = gst_harness_new_with_element(e, NULL, "transcript_src");
+      hc = gst_harness_new_with_element(e, NULL, "input_transcript_src");
+    }
+    gst_harness_set_src_caps_str(h, caps);
+  }
+  ~Fixture() {
+    if (hc) gst_harness_teardown(hc);
+    if (ht) gst_harness_teardown(ht);
+    gst_harness_teardown(h);
+    gst_element_set_bus(e, NULL);
+    gst_object_unref(bus);
+    gst_object_unref(e);
+    gst_object_unref(clock);
+  }
+  FakeSession *fake() { return holder->get(); }
+  void settle() {
+    ASSERT_TRUE(wait_until([&] { return gst_realtimeconv_pending_notifications(e) == 0; }));
+  }
+  void set_time(GstClockTime t) { gst_test_clock_set_time(GST_TEST_CLOCK(clock), t); }
+  // Moves the test clock to t and releases the element's clock waits that are due (a GstTestClock
+  // only releases waits it is told to process).
+  void advance_to(GstClockTime t) {
+    GstTestClock *tc = GST_TEST_CLOCK(clock);
+    set_time(t);
+    for (int i = 0; i < 100; i++) {
+      GstClockID id = nullptr;
+      if (!wait_until([&] { return gst_test_clock_peek_next_pending_id(tc, &id); }, 2000)) return;
+      GstClockTime when = gst_clock_id_get_time(id);
+      gst_clock_id_unref(id);
+      if (when > t) return;
+      GstClockID done = gst_test_clock_process_next_clock_id(tc);
+      if (done) gst_clock_id_unref(done);
+    }
+  }
+  // Pushes `ms` of pcm16 input (value v) starting at running time `start`.
+  void push_input(GstClockTime start, int ms, int16_t v = 0, int chunk_ms = 100) {
+    for (int done = 0; done < ms; done += chunk_ms) {
+      int n = 24 * std::min(chunk_ms, ms - done);
+      GstBuffer *b = gst_buffer_new_allocate(NULL, (gsize)n * 2, NULL);
+      GstMapInfo map;
+      gst_buffer_map(b, &map, GST_MAP_WRITE);
+      for (int i = 0; i < n; i++) memcpy(map.data + 2 * i, &v, 2);
+      gst_buffer_unmap(b, &map);
+      GST_BUFFER_PTS(b) = start + (GstClockTime)done * MS;
+      GST_BUFFER_DURATION(b) = (GstClockTime)std::min(chunk_ms, ms - done) * MS;
+      ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+    }
+  }
+  GstMessage *pop_message(GstMessageType types, const char *structure_name = nullptr, int timeout_ms = 5000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      GstMessage *m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, types);
+      if (!m) continue;
+      if (!structure_name) return m;
+      const GstStructure *s = gst_message_get_structure(m);
+      if (s && gst_structure_has_name(s, structure_name)) return m;
+      gst_message_unref(m);
+    }
+    return nullptr;
+  }
+};
+
+// Everything that arrives on one harness sink pad, in order.
+struct Item {
+  GstBuffer *buf = nullptr;  // owned
+  GstEvent *ev = nullptr;    // owned
+  ~Item() {
+    if (buf) gst_buffer_unref(buf);
+    if (ev) gst_event_unref(ev);
+  }
+};
+
+// Drains a harness until EOS (or timeout). Buffers and serialized events, in arrival order.
+static std::vector<std::unique_ptr<Item>> collect_until_eos(GstHarness *h, int timeout_ms = 10000) {
+  std::vector<std::unique_ptr<Item>> out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool eos = false;
+  // Events and buffers go to separate queues; they are interleaved by timestamps below.
+  while (!eos && std::chrono::steady_clock::now() < deadline) {
+    GstEvent *ev;
+    while ((ev = gst_harness_try_pull_event(h))) {
+      auto it = std::make_unique<Item>();
+      it->ev = ev;
+      if (GST_EVENT_TYPE(ev) == GST_EVENT_EOS) eos = true;
+      out.push_back(std::move(it));
+    }
+    GstBuffer *b;
+    while ((b = gst_harness_try_pull(h))) {
+      auto it = std::make_unique<Item>();
+      it->buf = b;
+      out.push_back(std::move(it));
+    }
+    if (!eos) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return out;
+}
+
+static std::vector<GstBuffer *> buffers_of(const std::vector<std::unique_ptr<Item>> &items) {
+  std::vector<GstBuffer *> v;
+  for (auto &i : items)
+    if (i->buf) v.push_back(i->buf);
+  return v;
+}
+
+static bool has_eos(const std::vector<std::unique_ptr<Item>> &items) {
+  for (auto &i : items)
+    if (i->ev && GST_EVENT_TYPE(i->ev) == GST_EVENT_EOS) return true;
+  return false;
+}
+
+static std::vector<int16_t> samples_of(const std::vector<GstBuffer *> &bufs) {
+  std::vector<int16_t> s;
+  for (GstBuffer *b : bufs) {
+    GstMapInfo map;
+    gst_buffer_map(b, &map, GST_MAP_READ);
+    const int16_t *p = reinterpret_cast<const int16_t *>(map.data);
+    s.insert(s.end(), p, p + map.size / 2);
+    gst_buffer_unmap(b, &map);
+  }
+  return s;
+}
+
+static std::string text_of(GstBuffer *b) {
+  GstMapInfo map;
+  gst_buffer_map(b, &map, GST_MAP_READ);
+  std::string s(reinterpret_cast<const char *>(map.data), map.size);
+  gst_buffer_unmap(b, &map);
+  return s;
+}
+
+// Pulls events of a type from a harness until one matches `pred`.
+static GstEvent *wait_event(GstHarness *h, GstEventType type, const std::function<bool(GstEvent *)> &pred,
+                            int timeout_ms = 5000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    GstEvent *ev = gst_harness_try_pull_event(h);
+    if (!ev) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    if (GST_EVENT_TYPE(ev) == type && pred(ev)) return ev;
+    gst_event_unref(ev);
+  }
+  return nullptr;
+}
+
+static GstBuffer *wait_buffer(GstHarness *h, int timeout_ms = 5000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    GstBuffer *b = gst_harness_try_pull(h);
+    if (b) return b;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(Harness, PropertiesAndSecrets) {
+  GstElement *e = gst_element_factory_make("realtimeconv", NULL);
+  ASSERT_NE(e, nullptr);
+  gchar *key = nullptr, *tok = nullptr, *model = nullptr;
+  g_object_get(e, "api-key", &key, NULL);
+  EXPECT_STREQ(key, "");
+  g_free(key);
+  g_object_set(e, "api-key", "sk-secret-123", "bearer-token", "tok-456", "model", "gpt-realtime", NULL);
+  g_object_get(e, "api-key", &key, "bearer-token", &tok, "deployment", &model, NULL);
+  EXPECT_STREQ(key, "***");
+  EXPECT_STREQ(tok, "***");
+  EXPECT_STREQ(model, "gpt-realtime");
+  g_free(key);
+  g_free(tok);
+  g_free(model);
+  GstStructure *stats = nullptr;
+  g_object_get(e, "stats", &stats, NULL);
+  ASSERT_NE(stats, nullptr);
+  EXPECT_TRUE(gst_structure_has_field(stats, "time-to-first-audio-last"));
+  EXPECT_TRUE(gst_structure_has_field(stats, "total-tokens"));
+  gst_structure_free(stats);
+  GParamSpec *ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), "latency");
+  ASSERT_NE(ps, nullptr);
+  EXPECT_TRUE(ps->flags & GST_PARAM_MUTABLE_READY);
+  ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), "instructions");
+  EXPECT_TRUE(ps->flags & GST_PARAM_MUTABLE_PLAYING);
+  gst_object_unref(e);
+}
+
+TEST(Harness, SessionConfigFromPropertiesAndLiveUpdate) {
+  Fixture f(true, [](GstElement *e) {
+    g_object_set(e, "instructions", "Be brief.", "voice", "marin", "turn-detection", 2, "tools",
+                 "[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{},\"result\":{\"temp\":20}}]",
+                 "tool-choice", "required", NULL);
+  });
+  ASSERT_NE(f.fake(), nullptr);
+  EXPECT_TRUE(f.fake()->called("start"));
+  const rtc::SessionConfig &c = f.fake()->cfg.session;
+  EXPECT_EQ(*c.instructions, "Be brief.");
+  EXPECT_EQ(*c.voice, "marin");
+  EXPECT_EQ(c.turn_detection.type, rtc::TurnDetection::Type::None);
+  EXPECT_EQ(c.tools_json.find("result"), std::string::npos);  // the static result is ours, not the server's
+  EXPECT_NE(c.tools_json.find("get_weather"), std::string::npos);
+  EXPECT_EQ(c.tool_choice_json, "\"required\"");
+  EXPECT_EQ(c.input_format, rtc::AudioFormat::PCM16);
+  g_object_set(f.e, "instructions", "Be verbose.", NULL);  // applied live
+  EXPECT_TRUE(f.fake()->called("update_config"));
+  EXPECT_EQ(*f.fake()->cfg.session.instructions, "Be verbose.");
+}
+
+TEST(Harness, LatencyQueryLive) {
+  Fixture f(true);
+  GstQuery *q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(q, &live, &min, &max);
+  EXPECT_TRUE(live);
+  EXPECT_EQ(min, 10 * MS + 200 * MS);
+  EXPECT_EQ(max, GST_CLOCK_TIME_NONE);
+  gst_query_unref(q);
+  // The text pads answer the same.
+  q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.ht->sinkpad, q));
+  gst_query_parse_latency(q, &live, &min, &max);
+  EXPECT_EQ(min, 210 * MS);
+  gst_query_unref(q);
+}
+
+TEST(Harness, LatencyQueryNonLive) {
+  Fixture f(false);
+  GstQuery *q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(q, &live, &min, &max);
+  EXPECT_FALSE(live);
+  gst_query_unref(q);
+}
+
+TEST(Harness, StickyEventsOnEverySrcPad) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "transcription-language", "fr", NULL); });
+  f.push_input(0, 500);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  for (GstHarness *h : {f.h, f.ht, f.hc}) {
+    auto items = collect_until_eos(h);
+    ASSERT_TRUE(has_eos(items));
+    GstPad *pad = GST_PAD_PEER(h->sinkpad);
+    GstEvent *ss = gst_pad_get_sticky_event(pad, GST_EVENT_STREAM_START, 0);
+    ASSERT_NE(ss, nullptr);
+    guint gid = 0;
+    EXPECT_TRUE(gst_event_parse_group_id(ss, &gid));
+    gst_event_unref(ss);
+    GstEvent *caps = gst_pad_get_sticky_event(pad, GST_EVENT_CAPS, 0);
+    ASSERT_NE(caps, nullptr);
+    gst_event_unref(caps);
+    GstEvent *seg = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+    ASSERT_NE(seg, nullptr);
+    const GstSegment *s;
+    gst_event_parse_segment(seg, &s);
+    EXPECT_EQ(s->format, GST_FORMAT_TIME);
+    gst_event_unref(seg);
+  }
+  GstEvent *tag = gst_pad_get_sticky_event(GST_PAD_PEER(f.hc->sinkpad), GST_EVENT_TAG, 0);
+  ASSERT_NE(tag, nullptr);
+  GstTagList *tl;
+  gst_event_parse_tag(tag, &tl);
+  gchar *lang = nullptr;
+  EXPECT_TRUE(gst_tag_list_get_string(tl, GST_TAG_LANGUAGE_CODE, &lang));
+  EXPECT_STREQ(lang, "fr");
+  g_free(lang);
+  gst_event_unref(tag);
+}
+
+// Non-live: the response goes where the turn ended; the output covers the input, sample-exact.
+TEST(Harness, NonLivePlacementSampleExact) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 3000);
+  EXPECT_EQ(s->pushed_bytes(), 3u * 24000 * 2);
+  s->event(T::SpeechStarted, "item_u", "", 12000);
+  s->event(T::SpeechStopped, "item_u", "", -1, 36000);  // turn ends at 1.5 s
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, "Hello");
+  s->audio("resp_1", "item_a", 6000, 0);
+  s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, " there");
+  s->audio("resp_1", "item_a", 6000, 6000);
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  auto bufs = buffers_of(items);
+  ASSERT_FALSE(bufs.empty());
+  EXPECT_EQ(GST_BUFFER_PTS(bufs.front()), 0u);
+  GstClockTime expect = 0;
+  for (GstBuffer *b : bufs) {  // contiguous, no gap
+    EXPECT_EQ(GST_BUFFER_PTS(b), expect);
+    expect = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+  }
+  auto samples = samples_of(bufs);
+  ASSERT_EQ(samples.size(), 72000u);  // exactly the input's duration
+  for (size_t i = 0; i < samples.size(); i++) {
+    int16_t want = (i >= 36000 && i < 48000) ? (int16_t)((i - 36000) & 0x7fff) : 0;
+    if (samples[i] != want) {
+      ADD_FAILURE() << "sample " << i << " is " << samples[i] << ", want " << want;
+      break;
+    }
+  }
+  // The response's buffers carry the meta.
+  bool found_meta = false;
+  for (GstBuffer *b : bufs) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m) {
+      found_meta = true;
+      EXPECT_STREQ(m->response_id, "resp_1");
+      EXPECT_STREQ(m->item_id, "item_a");
+      EXPECT_GE(GST_BUFFER_PTS(b), 1500 * MS);
+    }
+  }
+  EXPECT_TRUE(found_meta);
+  // Transcript deltas timed to their audio.
+  auto titems = collect_until_eos(f.ht);
+  auto tbufs = buffers_of(titems);
+  ASSERT_EQ(tbufs.size(), 2u);
+  EXPECT_EQ(text_of(tbufs[0]), "Hello");
+  EXPECT_EQ(GST_BUFFER_PTS(tbufs[0]), 1500 * MS);
+  EXPECT_EQ(GST_BUFFER_DURATION(tbufs[0]), 250 * MS);
+  EXPECT_EQ(text_of(tbufs[1]), " there");
+  EXPECT_EQ(GST_BUFFER_PTS(tbufs[1]), 1750 * MS);
+  EXPECT_EQ(GST_BUFFER_DURATION(tbufs[1]), 250 * MS);
+}
+
+TEST(Harness, NonLiveSegmentStartAndCaptions) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  seg.start = 10 * GST_SECOND;
+  seg.time = 10 * GST_SECOND;
+  gst_harness_push_event(f.h, gst_event_new_segment(&seg));
+  f.push_input(10 * GST_SECOND, 2000);  // running time 0 .. 2 s, position 10 .. 12 s
+  s->event(T::SpeechStarted, "item_u", "", 4801);
+  s->event(T::SpeechStopped, "item_u", "", -1, 28799);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 2400);
+  s->event(T::ResponseDone, "", "resp_1");
+  s->event(T::InputTranscriptionCompleted, "item_u", "", 4801, 28799, "hello world");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  auto bufs = buffers_of(items);
+  ASSERT_FALSE(bufs.empty());
+  EXPECT_EQ(GST_BUFFER_PTS(bufs.front()), 10 * GST_SECOND);
+  GstClockTime resp_pts = GST_CLOCK_TIME_NONE;
+  for (GstBuffer *b : bufs)
+    if (gst_buffer_get_realtime_conv_meta(b)) {
+      resp_pts = GST_BUFFER_PTS(b);
+      break;
+    }
+  // The turn ended at input sample 28799: running time 1.1999583 s, position 11.1999583 s.
+  EXPECT_EQ(resp_pts, 10 * GST_SECOND + gst_util_uint64_scale_round(28799, GST_SECOND, 24000));
+  auto citems = collect_until_eos(f.hc);
+  auto cbufs = buffers_of(citems);
+  ASSERT_EQ(cbufs.size(), 1u);
+  EXPECT_EQ(text_of(cbufs[0]), "hello world");
+  GstClockTime start = gst_util_uint64_scale_round(4801, GST_SECOND, 24000);
+  GstClockTime end = gst_util_uint64_scale_round(28799, GST_SECOND, 24000);
+  EXPECT_EQ(GST_BUFFER_PTS(cbufs[0]), 10 * GST_SECOND + start);
+  EXPECT_EQ(GST_BUFFER_DURATION(cbufs[0]), end - start);
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/input-transcript");
+  ASSERT_NE(m, nullptr);
+  gint64 rt = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
+  EXPECT_EQ((GstClockTime)rt, start);
+  gst_message_unref(m);
+}
+
+TEST(Harness, NonLiveBargeInOnInputTimeline) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 4000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 24000);  // turn ends at 1 s
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 48000);  // 2 s of answer: 1 s .. 3 s
+  s->event(T::ResponseDone, "", "resp_1");
+  s->event(T::SpeechStarted, "item_u2", "", 36000);  // the user talks again at 1.5 s
+  f.settle();
+  EXPECT_TRUE(s->called("truncate:item_a:500"));
+  EXPECT_FALSE(s->called("cancel_response"));  // done already
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/truncated");
+  ASSERT_NE(m, nullptr);
+  gint64 ms = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "audio-end-ms", &ms);
+  EXPECT_EQ(ms, 500);
+  gst_message_unref(m);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto samples = samples_of(buffers_of(collect_until_eos(f.h)));
+  ASSERT_EQ(samples.size(), 96000u);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < samples.size(); i++)
+    if (samples[i] != 0) nonzero = i;
+  EXPECT_LT(nonzero, 36000u);  // nothing of the answer after the barge-in point
+  EXPECT_EQ(samples[35999], (int16_t)11999);
+}
+
+TEST(Harness, LiveGapFillPlacementPacingAndLateness) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  f.advance_to(1 * GST_SECOND);
+  // Between responses: GAP events up to now - latency (1 s - 200 ms).
+  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur == 800 * MS;
+  });
+  ASSERT_NE(gap, nullptr);
+  gst_event_unref(gap);
+  // Text pads follow with GAPs too.
+  GstEvent *tgap = wait_event(f.ht, GST_EVENT_GAP, [](GstEvent *) { return true; });
+  ASSERT_NE(tgap, nullptr);
+  gst_event_unref(tgap);
+  // A response arriving at running time 1 s is stamped 1 s, then contiguous.
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 12000);
+  s->audio("resp_1", "item_a", 12000, 12000);
+  f.settle();
+  GstBuffer *b1 = wait_buffer(f.h);
+  ASSERT_NE(b1, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(b1), 1 * GST_SECOND);
+  EXPECT_EQ(GST_BUFFER_DURATION(b1), 500 * MS);
+  GstBuffer *b2 = wait_buffer(f.h);
+  ASSERT_NE(b2, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(b2), 1500 * MS);
+  gst_buffer_unref(b1);
+  gst_buffer_unref(b2);
+  guint delay = 99;
+  g_object_get(f.e, "max-observed-delay", &delay, NULL);
+  EXPECT_EQ(delay, 0u);
+  // A delta arriving 500 ms after its timestamp (budget 200 ms) is late: warning, re-anchored.
+  f.set_time(2500 * MS);
+  s->audio("resp_1", "item_a", 2400, 24000);
+  f.settle();
+  GstBuffer *b3 = wait_buffer(f.h);
+  ASSERT_NE(b3, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(b3), 2500 * MS);
+  EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(b3, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref(b3);
+  g_object_get(f.e, "max-observed-delay", &delay, NULL);
+  EXPECT_EQ(delay, 500u);
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+}
+
+TEST(Harness, LiveSilenceFillAlways) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "silence-fill", 1, NULL); });
+  f.push_input(0, 500);
+  f.advance_to(1 * GST_SECOND);
+  GstClockTime covered = 0;
+  ASSERT_TRUE(wait_until([&] {
+    while (GstBuffer *b = gst_harness_try_pull(f.h)) {
+      EXPECT_EQ(GST_BUFFER_PTS(b), covered);
+      EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_GAP));
+      covered = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+      gst_buffer_unref(b);
+    }
+    return covered == 800 * MS;
+  }));
+}
+
+TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "interrupt-response", FALSE, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  gst_harness_push_upstream_event(f.h, gst_event_new_latency(300 * MS));  // pipeline latency
+  f.set_time(1 * GST_SECOND);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 24000);  // 1 s .. 2 s, pushed at once
+  f.settle();
+  GstBuffer *b = wait_buffer(f.h);
+  ASSERT_NE(b, nullptr);
+  gst_buffer_unref(b);
+  f.set_time(1500 * MS);
+  s->event(T::SpeechStarted, "item_u2", "", 30000);
+  f.settle();
+  // Played: 1.5 s - 300 ms latency - 1 s first PTS = 200 ms.
+  EXPECT_TRUE(s->called("truncate:item_a:200"));
+  EXPECT_TRUE(s->called("cancel_response"));  // the server will not interrupt by itself
+  // Later deltas of the interrupted response are dropped.
+  s->audio("resp_1", "item_a", 2400, 24000);
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(gst_harness_try_pull(f.h), nullptr);
+}
+
+TEST(Harness, LiveBargeInAfterPlaybackDoesNothing) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  f.set_time(1 * GST_SECOND);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 2400);  // 100 ms
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+  f.set_time(3 * GST_SECOND);
+  s->event(T::SpeechStarted, "item_u2", "", 60000);
+  f.settle();
+  EXPECT_FALSE(s->called("truncate"));
+}
+
+TEST(Harness, FunctionCallSignalRoundTrip) {
+  Fixture f(true, [](GstElement *e) {
+    g_object_set(e, "tools",
+                 "[{\"type\":\"function\",\"name\":\"static_tool\",\"parameters\":{},\"result\":{\"temp\":20}},"
+                 "{\"type\":\"function\",\"name\":\"get_weather_for_location\",\"parameters\":{}}]",
+                 NULL);
+  });
+  FakeSession *s = f.fake();
+  struct Seen {
+    std::string name, call_id, args;
+    GThread *thread = nullptr;
+  } seen;
+  gulong id = g_signal_connect(
+      f.e, "function-call",
+      G_CALLBACK(+[](GstElement *e, const gchar *name, const gchar *call_id, const gchar *args, gpointer ud) -> gboolean {
+        auto *sn = static_cast<Seen *>(ud);
+        if (g_strcmp0(name, "get_weather_for_location") != 0) return FALSE;
+        sn->name = name;
+        sn->call_id = call_id;
+        sn->args = args;
+        sn->thread = g_thread_self();
+        g_signal_emit_by_name(e, "function-output", call_id, "{\"temperature\":21}");
+        return TRUE;
+      }),
+      &seen);
+  rtc::FunctionCall call;
+  call.name = "get_weather_for_location";
+  call.call_id = "call_1";
+  call.arguments = "{\"location\":\"Paris\",\"unit\":\"c\"}";
+  s->listener->on_function_call(call);
+  f.settle();
+  EXPECT_EQ(seen.name, "get_weather_for_location");
+  EXPECT_EQ(seen.args, "{\"location\":\"Paris\",\"unit\":\"c\"}");
+  EXPECT_NE(seen.thread, g_thread_self());  // emitted from the element's control thread
+  EXPECT_TRUE(s->called("function_output:call_1:{\"temperature\":21}"));
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/function-call");
+  ASSERT_NE(m, nullptr);
+  gst_message_unref(m);
+  // No handler answers: the static result from `tools`.
+  call.name = "static_tool";
+  call.call_id = "call_2";
+  s->listener->on_function_call(call);
+  f.settle();
+  EXPECT_TRUE(s->called("function_output:call_2:{\"temp\":20}"));
+  // Nobody answers and no static result: nothing sent, a warning.
+  call.name = "unknown_tool";
+  call.call_id = "call_3";
+  s->listener->on_function_call(call);
+  f.settle();
+  EXPECT_FALSE(s->called("function_output:call_3"));
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+  g_signal_handler_disconnect(f.e, id);
+}
+
+TEST(Harness, ActionSignals) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  g_signal_emit_by_name(f.e, "commit");
+  g_signal_emit_by_name(f.e, "clear");
+  g_signal_emit_by_name(f.e, "create-response", "Say: hi");
+  g_signal_emit_by_name(f.e, "create-response", NULL);
+  g_signal_emit_by_name(f.e, "cancel-response");
+  g_signal_emit_by_name(f.e, "send-text", "Hello");
+  auto calls = s->get_calls();
+  for (const char *want : {"commit", "clear", "create_response:Say: hi", "create_response:", "cancel_response",
+                           "send_text:Hello:1"})
+    EXPECT_NE(std::find(calls.begin(), calls.end(), std::string(want)), calls.end()) << want;
+}
+
+TEST(Harness, EosDrainWaitsForResponseInFlight) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  f.settle();
+  std::thread eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto before = collect_until_eos(f.h, 10);
+  EXPECT_FALSE(has_eos(before));  // still draining
+  s->audio("resp_1", "item_a", 24000);
+  s->event(T::ResponseDone, "", "resp_1");
+  eos.join();
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  auto samples = samples_of(buffers_of(before));
+  auto after = samples_of(buffers_of(items));
+  samples.insert(samples.end(), after.begin(), after.end());
+  EXPECT_EQ(samples.size(), 12000u + 24000u);  // answer placed at 0.5 s, output extends past the input
+}
+
+TEST(Harness, EosWithDeadServerDoesNotWaitForDrainTimeout) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  s->event(T::ResponseCreated, "", "resp_1");
+  f.settle();
+  s->st = rtc::SessionState::Failed;
+  s->pending = true;
+  gst_harness_push_event(f.h, gst_event_new_eos());  // returns although the response never completes
+  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
+}
+
+TEST(Harness, EosDrainTimeout) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 200, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  s->event(T::ResponseCreated, "", "resp_1");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
+}
+
+TEST(Harness, EosCommitsPendingInputInManualMode) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto calls = s->get_calls();
+  auto pos = [&](const std::string &c) { return std::find(calls.begin(), calls.end(), c) - calls.begin(); };
+  ASSERT_LT(pos("commit"), (long)calls.size());
+  EXPECT_LT(pos("flush_audio"), pos("commit"));
+  EXPECT_LT(pos("commit"), pos("create_response:"));
+}
+
+TEST(Harness, InputHolesAndGapsAreFilledForTheSession) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  f.push_input(1000 * MS, 500);  // 500 ms hole
+  EXPECT_EQ(s->pushed_bytes(), 1500u * 48);
+  gst_harness_push_event(f.h, gst_event_new_gap(1500 * MS, 250 * MS));
+  EXPECT_EQ(s->pushed_bytes(), 1750u * 48);
+  // Events are positioned through the map: input sample 36000 is running time 1.5 s.
+  s->event(T::SpeechStopped, "item_u", "", -1, 36000);
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/speech-stopped");
+  ASSERT_NE(m, nullptr);
+  gint64 rt = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
+  EXPECT_EQ(rt, (gint64)(1500 * MS));
+  gst_message_unref(m);
+}
+
+TEST(Harness, FlushClearsAndResumes) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 24000);  // held: beyond what the server reported on
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_flush_start());
+  gst_harness_push_event(f.h, gst_event_new_flush_stop(TRUE));
+  EXPECT_TRUE(s->called("cancel_response"));
+  EXPECT_TRUE(s->called("clear"));
+  // Late audio of the flushed response is dropped; new data flows after a new segment.
+  s->audio("resp_1", "item_a", 2400, 24000);
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_harness_push_event(f.h, gst_event_new_segment(&seg));
+  f.push_input(0, 500);
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  bool flush_seen = false;
+  for (auto &i : items)
+    if (i->ev && GST_EVENT_TYPE(i->ev) == GST_EVENT_FLUSH_STOP) flush_seen = true;
+  EXPECT_TRUE(flush_seen);
+  auto samples = samples_of(buffers_of(items));
+  for (int16_t v : samples) ASSERT_EQ(v, 0);  // only silence: the flushed answer is gone
+}
+
+TEST(Harness, UnlinkedTextPadsDoNotStopAudio) {
+  Fixture f(false, {}, /*text_pads=*/false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, "Hi");
+  s->audio("resp_1", "item_a", 2400);
+  s->event(T::ResponseDone, "", "resp_1");
+  s->event(T::InputTranscriptionCompleted, "item_u", "", 0, 12000, "hello");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  EXPECT_EQ(samples_of(buffers_of(items)).size(), 24000u);
+}
+
+TEST(Harness, FatalAuthErrorPostsNotAuthorized) {
+  Fixture f(true);
+  rtc::SessionError err;
+  err.cls = rtc::ErrorClass::Fatal;
+  err.http_status = 401;
+  err.code = "invalid_api_key";
+  err.message = "Incorrect API key provided.";
+  f.fake()->listener->on_error(err);
+  GstMessage *m = f.pop_message(GST_MESSAGE_ERROR);
+  ASSERT_NE(m, nullptr);
+  GError *gerr = nullptr;
+  gst_message_parse_error(m, &gerr, NULL);
+  EXPECT_TRUE(g_error_matches(gerr, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED));
+  EXPECT_NE(std::string(gerr->message).find("401"), std::string::npos);
+  g_error_free(gerr);
+  gst_message_unref(m);
+  // Streaming stops with an error flow.
+  GstBuffer *b = gst_buffer_new_allocate(NULL, 480, NULL);
+  EXPECT_EQ(gst_harness_push(f.h, b), GST_FLOW_ERROR);
+}
+
+TEST(Harness, ServerWarningIsAMessage) {
+  Fixture f(true);
+  rtc::SessionError err;
+  err.cls = rtc::ErrorClass::Warning;
+  err.code = "invalid_value";
+  err.message = "bad voice";
+  err.client_event_type = "session.update";
+  f.fake()->listener->on_error(err);
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/server-error");
+  ASSERT_NE(m, nullptr);
+  EXPECT_STREQ(gst_structure_get_string(gst_message_get_structure(m), "event-type"), "session.update");
+  gst_message_unref(m);
+  f.push_input(0, 100);  // streaming continues
+}
+
+TEST(Harness, MessagesForSessionResponseAndReconnect) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  rtc::ServerEvent ev;
+  ev.type = T::SessionCreated;
+  ev.session.id = "sess_1";
+  ev.session.model = "gpt-realtime";
+  s->listener->on_server_event(ev, {});
+  s->event(T::ResponseCreated, "", "resp_9");
+  s->event(T::ResponseDone, "", "resp_9");
+  s->listener->on_reconnecting(1, 250, "close 1011");
+  s->listener->on_reconnected(3, false);
+  f.settle();
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/session");
+  ASSERT_NE(m, nullptr);
+  EXPECT_STREQ(gst_structure_get_string(gst_message_get_structure(m), "id"), "sess_1");
+  gst_message_unref(m);
+  gchar *sid = nullptr;
+  g_object_get(f.e, "session-id", &sid, NULL);
+  EXPECT_STREQ(sid, "sess_1");
+  g_free(sid);
+  m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/response-done");
+  ASSERT_NE(m, nullptr);
+  gint64 ttfa = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "time-to-first-audio", &ttfa);
+  EXPECT_EQ(ttfa, 1234000);
+  gst_message_unref(m);
+  m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/reconnecting");
+  ASSERT_NE(m, nullptr);
+  gst_message_unref(m);
+  m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/reconnected");
+  ASSERT_NE(m, nullptr);
+  gint items = 0;
+  gst_structure_get_int(gst_message_get_structure(m), "items-replayed", &items);
+  EXPECT_EQ(items, 3);
+  gst_message_unref(m);
+}
+
+TEST(Harness, CapsChooseSessionFormats) {
+  Fixture f(true, {}, true, "audio/x-mulaw,rate=8000,channels=1");
+  // The session was restarted with the negotiated input format.
+  ASSERT_TRUE(wait_until([&] { return f.holder->created >= 2; }));
+  EXPECT_EQ(f.fake()->cfg.session.input_format, rtc::AudioFormat::G711_ULAW);
+  f.push_input(0, 100);  // (pcm-sized buffers are fine: only the byte count matters here)
+}
+
+TEST(Harness, StateChangesDuringClockWaitDoNotHang) {
+  for (int i = 0; i < 5; i++) {
+    Fixture f(true);
+    f.push_input(0, 500);
+    f.set_time(GST_SECOND);
+    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  }
+}
+
+TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);  // the element now waits for the answer
+  f.settle();
+  std::thread pusher([&] {
+    GstBuffer *b = gst_buffer_new_allocate(NULL, 4800, NULL);
+    GST_BUFFER_PTS(b) = 500 * MS;
+    gst_harness_push(f.h, b);  // blocks until the answer, a flush or a state change
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  pusher.join();
+}
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  // Use this binary's copy of the element (the test hooks live in it).
+  GST_ELEMENT_REGISTER(realtimeconv, NULL);
+  ::testing::InitGoogleTest(&argc, argv);
+  int ret = RUN_ALL_TESTS();
+  return ret;
+}
