@@ -24,15 +24,27 @@
  * * `input_transcript_src` (always): `text/x-raw, format=utf8`, the captions of the incoming
  *   speech (needs #GstRealtimeConv:input-transcription-model): one buffer per transcribed
  *   utterance, PTS = the input running time of the server's `audio_start_ms`, duration up to
- *   `audio_end_ms`, so captions line up with the speech they transcribe.
+ *   `audio_end_ms`, so captions line up with the speech they transcribe. Captions are pushed when
+ *   the transcription arrives: for a live consumer they are late by the transcription time unless
+ *   #GstRealtimeConv:caption-latency covers it (it is then added to the LATENCY answer and the pad
+ *   is kept that far behind `src`). The pad waits (no GAP beyond) for a caption that is due: from
+ *   the speech start until the transcription arrives (at most 30 s after the speech stopped or was
+ *   committed); with manual turn detection, at the input position of the last commit (at most
+ *   30 s behind the input).
  *
  * One streaming thread (the task of `src`) pushes all three src pads in timestamp order, as
  * demuxers do: put a `queue` after each src pad. An unlinked text pad never stops the audio
  * (flow returns are combined: NOT_LINKED on a pad is not an error while another pad is linked;
  * if all three are unlinked the element keeps running for its messages and signals). Every src
  * pad gets stream-start (one group id), caps, a TIME segment (the input segment: output running
- * time = input running time) and, on `input_transcript_src` when
- * #GstRealtimeConv:transcription-language is set, a tag event with the language.
+ * time = input running time; a new input segment is pushed on a pad once its data reaches the new
+ * segment's base) and, on `input_transcript_src` when
+ * #GstRealtimeConv:transcription-language is set, a tag event with the language. As soon as the
+ * segment and the start of the output are known, every src pad also gets a GAP event of duration
+ * 0 at that start (once per segment / flush), so that sinks on the text pads preroll without
+ * waiting for the first transcript, as demuxers do for sparse streams: `async=false` is not
+ * needed on their sinks. Serialized upstream events (TAG, SEGMENT_DONE, custom downstream events)
+ * are forwarded on `src` only, in order with the audio, at the input position they arrived at.
  *
  * ## Timing
  *
@@ -42,6 +54,9 @@
  * (GAP events, timestamps jumping forward) are filled with silence sent to the session (at most
  * 10 s per hole; longer holes start a new piece of the map) so the server's voice detection hears
  * the pause and the map stays sample-exact. Backward jumps start a new piece, nothing is dropped.
+ * Timestamp jitter up to 40 ms is absorbed (as audiobasesink does); a larger jump is believed at
+ * once on a DISCONT buffer, a new segment or a flush, otherwise only once it has lasted 1 s.
+ * Server positions the engine cannot map to the input (no sample position) have no running time.
  *
  * Live upstream (decided from the upstream LATENCY query): the LATENCY query is answered
  * `(live, upstream_min + latency, upstream_max + latency)`. Response audio is stamped with the
@@ -63,11 +78,19 @@
  * (speech started / stopped / committed) or everything at EOS, so barge-in is decided on the input
  * timeline. Because a file is read much faster than real time, the element waits after each
  * detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
- * sends more input, so the server does not interrupt the answer with the next utterance.
+ * sends more input, so the server does not interrupt the answer with the next utterance: the wait
+ * ends with the `response.done` of the response created for that turn (not with another
+ * response's events), a failure or reconnection, or the timeout. Input is also held while more
+ * than 1 s of it has not left the engine yet (at most drain-timeout per buffer).
  *
  * Output queue policy: the engine's network thread never blocks. Everything it delivers goes to
- * an inbox that a control thread turns into timed items in one output queue; at most 120 s of
- * response audio can wait there: audio beyond that is dropped and counted (warning).
+ * an inbox that a control thread turns into timed items in one output queue. The inbox is bounded:
+ * at most 60 s of response audio (beyond, audio is dropped at once, counted in the stats'
+ * `output-audio-dropped` and warned once) and 10000 other notifications (beyond, dropped, warned
+ * once); only a control thread blocked for long (a `function-call` handler that does not return)
+ * reaches these bounds. At most 120 s of response audio can wait in the output queue (beyond,
+ * dropped and counted, warning) and at most 1000 buffers in each text queue (the oldest are
+ * dropped, warning).
  *
  * ## Barge-in
  *
@@ -83,18 +106,21 @@
  *
  * ## EOS, flushing, state changes
  *
- * On EOS the element commits what is pending (manual turn detection with uncommitted audio, or
- * speech heard by the server VAD but not ended) and asks for a response if
- * #GstRealtimeConv:create-response is set, waits up to #GstRealtimeConv:drain-timeout for the
- * responses in progress to complete (returning early if the session failed), pushes everything
- * and then EOS on all src pads. FLUSH_START/STOP stop the output, clear the queues, cancel the
+ * On EOS the element waits (up to #GstRealtimeConv:drain-timeout) until all its input has left
+ * the engine and the server has answered a session.update sent behind it (accepted or rejected),
+ * then commits what is pending (manual turn detection with uncommitted audio, or speech heard by
+ * the server VAD but not ended; also after a timeout of the first step) and asks for a response
+ * if #GstRealtimeConv:create-response is set, then waits up to drain-timeout again for the
+ * responses in progress, including the one it asked for, to complete (returning early if the
+ * session failed), pushes everything and then EOS on all src pads: at most twice drain-timeout. FLUSH_START/STOP stop the output, clear the queues, cancel the
  * active response and clear the server's input buffer. READY->PAUSED starts connecting in the
  * background (progress messages) and audio arriving before the session is ready is queued by the
  * engine. PAUSED->READY stops everything without waiting for the network.
  *
  * Fatal session errors are posted with GST_ELEMENT_ERROR (authentication: RESOURCE/NOT_AUTHORIZED,
  * endpoint or deployment not found: RESOURCE/NOT_FOUND, network: RESOURCE/OPEN_READ_WRITE,
- * settings: RESOURCE/SETTINGS); recoverable server errors as `realtimeconv/server-error` messages.
+ * settings, invalid endpoint, TLS / proxy setup: RESOURCE/SETTINGS; posted before streaming stops
+ * so it is the first error on the bus); recoverable server errors as `realtimeconv/server-error` messages.
  *
  * ## Signals
  *
@@ -133,7 +159,7 @@
  * #GstRealtimeConv:api-key and #GstRealtimeConv:bearer-token read back as "***" when set and are
  * never logged. When they are not set, the environment variables of the samples are used
  * (AZURE_OPENAI_API_KEY for Azure endpoints, OPENAI_API_KEY for OpenAI; AZURE_OPENAI_ENDPOINT,
- * AZURE_OPENAI_DEPLOYMENT, OPENAI_API_VERSION for the endpoint): prefer them on the command line,
+ * AZURE_OPENAI_DEPLOYMENT_NAME, OPENAI_API_VERSION for the endpoint): prefer them on the command line,
  * since gst-launch-1.0 itself logs the properties it parses at debug level.
  *
  * ## Example launch lines
@@ -333,6 +359,7 @@ enum {
   PROP_SESSION_ID,
   PROP_STATS,
   PROP_MAX_OBSERVED_DELAY,
+  PROP_CAPTION_LATENCY,
 };
 
 #define DEFAULT_SSL_STRICT TRUE
@@ -347,6 +374,7 @@ enum {
 #define DEFAULT_CHUNK_DURATION 40
 #define DEFAULT_LATENCY 200
 #define DEFAULT_DRAIN_TIMEOUT 10000
+#define DEFAULT_CAPTION_LATENCY 0
 
 enum { SIGNAL_COMMIT, SIGNAL_CLEAR, SIGNAL_CREATE_RESPONSE, SIGNAL_CANCEL_RESPONSE, SIGNAL_SEND_TEXT,
        SIGNAL_FUNCTION_OUTPUT, SIGNAL_FUNCTION_CALL, LAST_SIGNAL };
@@ -359,6 +387,14 @@ constexpr GstClockTime kLiveFillInterval = 20 * GST_MSECOND;
 constexpr GstClockTime kTextGapInterval = 500 * GST_MSECOND;
 constexpr GstClockTime kSilenceChunk = 100 * GST_MSECOND;
 constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
+// Inbox (network thread -> control thread) bounds: response audio beyond kMaxInboxAudioSeconds is
+// dropped at once (counted in stats "output-audio-dropped", warned once); other notifications
+// beyond kMaxInboxOther are dropped (warned once). Only a control thread blocked for a long time
+// (e.g. a function-call handler that never returns) can reach them.
+constexpr int kMaxInboxAudioSeconds = 60;
+constexpr size_t kMaxInboxOther = 10000;
+// Text pads: at most this many buffers wait in each text queue; the oldest are dropped beyond.
+constexpr size_t kMaxQueuedText = 1000;
 
 enum PadIdx { kAudioPad = 0, kTextPad = 1, kCaptionPad = 2, kNumPads = 3 };
 
@@ -377,13 +413,14 @@ struct Settings {
   double temperature = DEFAULT_TEMPERATURE, speed = DEFAULT_SPEED;
   int max_output_tokens = 0;
   int chunk_ms = DEFAULT_CHUNK_DURATION, latency_ms = DEFAULT_LATENCY, drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT;
+  int caption_latency_ms = DEFAULT_CAPTION_LATENCY;
   int silence_fill = 0;
   bool barge_in = true;
 };
 
 // One notification from the engine, queued for the control thread.
 struct CtlMsg {
-  enum Kind { State, Event, Audio, Error, FunctionCall, Reconnecting, Reconnected, InputDropped } kind = Event;
+  enum Kind { State, Event, Audio, Error, FunctionCall, Reconnecting, Reconnected, InputDropped, InboxOverflow } kind = Event;
   uint64_t serial = 0;  // session serial: stale notifications of a replaced session are dropped
   GstClockTime arrival_rt = GST_CLOCK_TIME_NONE;
   rtc::SessionState state = rtc::SessionState::Idle;
@@ -396,21 +433,30 @@ struct CtlMsg {
   rtc::FunctionCall call;
   int64_t a = 0, b = 0;
   bool flag = false;
+  size_t audio_bytes = 0;  // bytes of `audio` counted in the inbox bound
   ~CtlMsg() {
     if (audio) gst_buffer_unref(audio);
   }
 };
 
 struct OutItem {
-  enum Kind { Buffer, Gap } kind = Buffer;
+  enum Kind { Buffer, Gap, Event } kind = Buffer;
   GstClockTime rt = GST_CLOCK_TIME_NONE;
   GstClockTime dur = GST_CLOCK_TIME_NONE;
   GstBuffer *buf = nullptr;
+  GstEvent *event = nullptr;  // kind Event: a serialized upstream event forwarded in order
   uint64_t resp = 0;
   std::string item_id;
   int64_t samples = 0;
   bool discont = false;
 };
+
+void out_item_clear(OutItem &o) {
+  if (o.buf) gst_buffer_unref(o.buf);
+  if (o.event) gst_event_unref(o.event);
+  o.buf = nullptr;
+  o.event = nullptr;
+}
 
 struct Response {
   uint64_t serial = 0;
@@ -453,6 +499,12 @@ struct RtcPriv {
   std::string tools_clean;                          // `tools` without the "result" members
   rtcgst::SessionFactory factory;
 
+  // Session lifecycle: held across start_session() / stop_session() and the CAPS check-and-restart,
+  // so the state-change thread and the streaming thread never start / stop a session concurrently.
+  // Order: lifecycle_mutex before session_mutex and lock; never taken with them held.
+  std::mutex lifecycle_mutex;
+  bool out_fmt_chosen = false;  // the output format is chosen at the first start, kept on restarts
+
   // Session (session_mutex)
   std::mutex session_mutex;
   std::shared_ptr<rtcgst::SessionPort> session;
@@ -471,6 +523,12 @@ struct RtcPriv {
   std::mutex inbox_mutex;
   std::condition_variable inbox_cond;
   std::deque<std::unique_ptr<CtlMsg>> inbox;
+  size_t inbox_audio_bytes = 0;  // response audio waiting in the inbox
+  size_t inbox_other = 0;        // other notifications waiting in the inbox
+  bool inbox_audio_warned = false, inbox_other_warned = false;
+  std::atomic<size_t> inbox_audio_limit{(size_t)kMaxInboxAudioSeconds * 48000};  // bytes
+  std::atomic<uint64_t> inbox_dropped_bytes{0};  // response audio dropped at the inbox (bytes)
+  std::atomic<int> inbox_bytes_per_sec{48000};
   bool ctl_stop = false;
   std::atomic<guint> pending{0};
   GstTask *ctl_task = nullptr;
@@ -499,9 +557,13 @@ struct RtcPriv {
   std::string upstream_stream_id;
   guint group_id = 0;
 
-  // turns / drain
+  // turns / drain: the turn the input (non-live) or the EOS drain waits for. A turn is answered
+  // by the first response created after it started waiting; the wait ends with THAT response's
+  // response.done (or failure / reconnection / deadline), never with another response's events.
   bool awaiting_turn = false;
   gint64 awaiting_deadline = 0;
+  uint64_t turn_serial = 0;
+  std::string awaiting_resp_id;  // empty until the turn's response is created
   std::set<std::string> active_responses;
   GstClockTime last_turn_end_rt = GST_CLOCK_TIME_NONE;
 
@@ -515,9 +577,13 @@ struct RtcPriv {
   bool need_segment[kNumPads] = {true, true, true};
   bool need_tags[kNumPads] = {true, true, true};
   bool need_discont[kNumPads] = {true, true, true};
+  bool need_initial_gap[kNumPads] = {true, true, true};  // GAP at the origin once per segment (preroll)
+  GstSegment pad_segment[kNumPads];                      // segment last pushed on each src pad
+  bool pad_segment_valid[kNumPads] = {false, false, false};
   GstClockTime origin_rt = GST_CLOCK_TIME_NONE;
   GstClockTime pushed_end[kNumPads] = {GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE};
   std::deque<OutItem> q[kNumPads];
+  std::deque<OutItem> evq;  // serialized upstream events for src, at the input position they came at
   GstClockTime frontier = GST_CLOCK_TIME_NONE;  // non-live: output released up to here
   bool eos_queued = false, eos_pushed = false;
   GstClockTime eos_end_rt = GST_CLOCK_TIME_NONE;
@@ -529,15 +595,15 @@ struct RtcPriv {
   std::map<std::string, Span> spans;
   std::deque<std::string> span_order;
   std::map<std::string, std::pair<GstClockTime, gint64>> pending_captions;  // item -> (start, since)
-  std::set<std::string> awaiting_transcripts;  // committed items whose transcription is due (EOS waits)
+  std::map<std::string, gint64> awaiting_transcripts;  // committed items whose transcription is due (EOS waits) -> since
+  GstClockTime caption_hold_rt = GST_CLOCK_TIME_NONE;  // manual mode: input position of the last commit
   GstClockTime max_observed_delay = 0;
   uint64_t dropped_audio_samples = 0;
   bool overflow_warned = false;
   GstFlowCombiner *flow_combiner = nullptr;
   std::string session_id;
-  uint64_t updated_seen = 0;  // session.updated events (EOS drain uses one as an in-order ack)
-  std::atomic<double> cleared_ms{0};
-  guint32 last_seek_seqnum = GST_SEQNUM_INVALID;  // a seek reaches us once per src pad: forward it once  // input the engine discarded on clear() (never sent, never "dropped")
+  bool text_overflow_warned[kNumPads] = {false, false, false};
+  guint32 last_seek_seqnum = GST_SEQNUM_INVALID;  // a seek reaches us once per src pad: forward it once
 };
 
 struct _GstRealtimeConv {
@@ -734,6 +800,7 @@ class Listener final : public rtc::SessionListener {
     gst_buffer_set_size(h->buf, (gssize)bytes);
     auto m = make(CtlMsg::Audio);
     m->audio = h->buf;
+    m->audio_bytes = bytes;
     m->ainfo = info;
     delete h;
     enqueue_ctl(self_, std::move(m));
@@ -805,11 +872,48 @@ class Listener final : public rtc::SessionListener {
 
 }  // namespace
 
+// Bounded (see kMaxInboxAudioSeconds / kMaxInboxOther): the network thread never blocks here.
 static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
   RtcPriv *p = self->priv;
+  bool warn_audio = false, warn_other = false;
+  const uint64_t serial = m->serial;
   {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
-    p->inbox.push_back(std::move(m));
+    if (m->kind == CtlMsg::Audio) {
+      if (p->inbox_audio_bytes + m->audio_bytes > p->inbox_audio_limit.load()) {
+        p->inbox_dropped_bytes += m->audio_bytes;
+        warn_audio = !p->inbox_audio_warned;
+        p->inbox_audio_warned = true;
+        m.reset();
+      } else {
+        p->inbox_audio_bytes += m->audio_bytes;
+      }
+    } else if (p->inbox_other >= kMaxInboxOther) {
+      warn_other = !p->inbox_other_warned;
+      p->inbox_other_warned = true;
+      m.reset();
+    } else {
+      p->inbox_other++;
+    }
+    if (m) {
+      p->inbox.push_back(std::move(m));
+      p->pending++;
+    }
+  }
+  if (warn_audio)
+    GST_WARNING_OBJECT(self, "control thread is %d s behind: dropping response audio (output-audio-dropped)",
+                       kMaxInboxAudioSeconds);
+  if (warn_other)
+    GST_WARNING_OBJECT(self, "control thread is %u notifications behind: dropping notifications",
+                       (guint)kMaxInboxOther);
+  if (warn_audio || warn_other) {
+    // Told to the application by the control thread (once), when it runs again.
+    auto w = std::make_unique<CtlMsg>();
+    w->kind = CtlMsg::InboxOverflow;
+    w->serial = serial;
+    w->flag = warn_audio;
+    std::lock_guard<std::mutex> g(p->inbox_mutex);
+    p->inbox.push_back(std::move(w));
     p->pending++;
   }
   p->inbox_cond.notify_one();
@@ -937,7 +1041,8 @@ static rtc::AudioFormat peer_format(GstPad *pad, rtc::AudioFormat fallback) {
   return f;
 }
 
-static void stop_session(GstRealtimeConv *self) {
+// Both with lifecycle_mutex held.
+static void stop_session_locked(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   std::shared_ptr<rtcgst::SessionPort> s;
   std::unique_ptr<Listener> l;
@@ -955,7 +1060,7 @@ static void stop_session(GstRealtimeConv *self) {
   l.reset();
 }
 
-static void start_session(GstRealtimeConv *self) {
+static void start_session_locked(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   rtc::AudioFormat in, out;
   bool have_caps;
@@ -965,7 +1070,15 @@ static void start_session(GstRealtimeConv *self) {
     in = p->in_fmt;
   }
   if (!have_caps) in = peer_format(self->sinkpad, rtc::AudioFormat::PCM16);
-  out = peer_format(self->srcpad, rtc::AudioFormat::PCM16);
+  // The output format is chosen once (downstream may have been told already): a restart for a new
+  // input format keeps it.
+  if (p->out_fmt_chosen) {
+    std::lock_guard<std::mutex> g(p->lock);
+    out = p->out_fmt;
+  } else {
+    out = peer_format(self->srcpad, rtc::AudioFormat::PCM16);
+    p->out_fmt_chosen = true;
+  }
   rtc::EngineConfig cfg = build_engine_config(p, in, out);
   rtcgst::SessionFactory factory;
   {
@@ -995,9 +1108,21 @@ static void start_session(GstRealtimeConv *self) {
     p->session_in_fmt = in;
     p->session_out_fmt = out;
   }
-  p->cleared_ms = 0;
+  p->inbox_bytes_per_sec = fmt_rate(out) * fmt_bpf(out);
+  p->inbox_audio_limit = (size_t)kMaxInboxAudioSeconds * (size_t)(fmt_rate(out) * fmt_bpf(out));
   GST_INFO_OBJECT(self, "starting session: input %s, output %s", fmt_name(in), fmt_name(out));
   shared->start();
+}
+
+static void stop_session(GstRealtimeConv *self) {
+  std::lock_guard<std::mutex> g(self->priv->lifecycle_mutex);
+  stop_session_locked(self);
+}
+
+static void start_session(GstRealtimeConv *self) {
+  std::lock_guard<std::mutex> g(self->priv->lifecycle_mutex);
+  stop_session_locked(self);  // (a session can only exist here after a failed state change)
+  start_session_locked(self);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1029,9 +1154,11 @@ static void wake_src_locked(RtcPriv *p) {
   p->cond.notify_all();
 }
 
-// Input sample -> running time (the engine's positions); falls back to the server's milliseconds.
+// Input sample -> running time (the engine's positions). The server's milliseconds are not used
+// when the engine gives no position: they count from the start of the current server session,
+// not of our input (they restart after a reconnect), so there is no exact answer: NONE.
 static GstClockTime input_rt_locked(RtcPriv *p, int64_t sample, int64_t ms) {
-  if (sample < 0 && ms >= 0) sample = ms * p->timeline.rate() / 1000;
+  (void)ms;
   if (sample < 0) return GST_CLOCK_TIME_NONE;
   return p->timeline.to_running_time(sample);
 }
@@ -1048,6 +1175,7 @@ static void set_origin_locked(RtcPriv *p, GstClockTime rt) {
   p->origin_rt = rt;
   for (int i = 0; i < kNumPads; i++) p->pushed_end[i] = rt;
   if (!GST_CLOCK_TIME_IS_VALID(p->frontier)) p->frontier = rt;
+  wake_src_locked(p);
 }
 
 static void advance_frontier_locked(RtcPriv *p, GstClockTime rt) {
@@ -1118,8 +1246,8 @@ static Span &span_for_locked(RtcPriv *p, const std::string &item_id) {
 static void drop_queued_locked(RtcPriv *p, int pad, const std::function<bool(OutItem &)> &pred) {
   auto &q = p->q[pad];
   for (auto it = q.begin(); it != q.end();) {
-    if (pred(*it)) {
-      if (it->buf) gst_buffer_unref(it->buf);
+    if (it->kind != OutItem::Event && pred(*it)) {
+      out_item_clear(*it);
       it = q.erase(it);
     } else {
       ++it;
@@ -1200,6 +1328,10 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
         if (o.rt + o.dur > play_pos) {  // straddles the cut: keep the part before it
           int64_t keep = (int64_t)gst_util_uint64_scale_int_round(play_pos - o.rt, rate, GST_SECOND);
           keep = std::min<int64_t>(keep, o.samples);
+          if (keep <= 0) {  // less than half a sample before the cut: nothing to keep
+            dropped += o.dur;
+            return true;
+          }
           GstBuffer *nb = gst_buffer_copy_region(o.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(keep * bpf));
           gst_buffer_unref(o.buf);
           o.buf = nb;
@@ -1236,10 +1368,25 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
   wake_src_locked(p);
 }
 
+// The input (non-live) or the EOS drain waits for the answer of a turn until `deadline`.
+static void begin_turn_wait_locked(RtcPriv *p, gint64 deadline) {
+  p->awaiting_turn = true;
+  p->awaiting_deadline = deadline;
+  p->awaiting_resp_id.clear();
+  p->turn_serial++;
+  p->drain_cond.notify_all();
+}
+
+static void end_turn_wait_locked(RtcPriv *p) {
+  p->awaiting_turn = false;
+  p->awaiting_resp_id.clear();
+  p->drain_cond.notify_all();
+}
+
 static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   RtcPriv *p = self->priv;
   std::lock_guard<std::mutex> g(p->lock);
-  if (p->in_flushing || p->eos_queued || !m.audio) return;
+  if (p->in_flushing || p->eos_queued || !m.audio || p->srcresult != GST_FLOW_OK) return;
   const rtc::AudioDeltaInfo &info = m.ainfo;
   Response *r = response_for_locked(p, info.response_id);
   if (r->dropped) return;
@@ -1249,6 +1396,8 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   it.response_id = info.response_id;
   const int64_t n = (int64_t)gst_buffer_get_size(m.audio) / p->out_bpf;
   if (n <= 0) return;
+  // Whole frames only (a delta of an odd number of bytes in pcm16 would shift every later sample).
+  if ((gsize)n * p->out_bpf != gst_buffer_get_size(m.audio)) gst_buffer_resize(m.audio, 0, (gssize)(n * p->out_bpf));
 
   // Bounded queue: the engine thread never waits; audio beyond kMaxQueuedAudio is dropped.
   GstClockTime queued = 0;
@@ -1288,11 +1437,16 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     if (delay > lat) {
       if (!r->late_warned) {
         r->late_warned = true;
-        gchar *txt = g_strdup_printf("Response audio arrived %" G_GUINT64_FORMAT " ms later than the latency budget "
-                                     "of %" G_GUINT64_FORMAT " ms: increase the latency property.",
-                                     (guint64)(delay / GST_MSECOND), (guint64)(lat / GST_MSECOND));
-        d.msgs.push_back(gst_message_new_warning(GST_OBJECT(self), NULL, txt));
-        g_free(txt);
+        const guint64 delay_ms = delay / GST_MSECOND, lat_ms = lat / GST_MSECOND;
+        const std::string rid = r->id;
+        // Posted once the state lock is released (Deferred::post), with a real GError.
+        d.calls.push_back([self, delay_ms, lat_ms, rid]() {
+          GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                              ("Response audio arrived %" G_GUINT64_FORMAT " ms later than the latency budget of "
+                               "%" G_GUINT64_FORMAT " ms: increase the latency property.",
+                               delay_ms, lat_ms),
+                              ("response %s", rid.c_str()));
+        });
         d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/late", "response-id", G_TYPE_STRING,
                                                           r->id.c_str(), "delay", G_TYPE_UINT64, (guint64)delay, NULL)));
       }
@@ -1329,7 +1483,17 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
                               const std::string &text, uint64_t resp, const std::string &response_id,
                               const std::string &item_id) {
   RtcPriv *p = self->priv;
-  if (text.empty() || !GST_CLOCK_TIME_IS_VALID(rt)) return;
+  if (text.empty() || !GST_CLOCK_TIME_IS_VALID(rt) || p->srcresult != GST_FLOW_OK) return;
+  auto &tq = p->q[pad];
+  if (tq.size() >= kMaxQueuedText) {  // nobody consumes (e.g. a blocked downstream): drop the oldest
+    out_item_clear(tq.front());
+    tq.pop_front();
+    if (!p->text_overflow_warned[pad]) {
+      p->text_overflow_warned[pad] = true;
+      GST_WARNING_OBJECT(self, "%s queue full (%u buffers): dropping the oldest",
+                         pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)kMaxQueuedText);
+    }
+  }
   GstBuffer *buf = gst_buffer_new_memdup(text.data(), text.size());
   if (pad == kTextPad) gst_buffer_add_realtime_conv_meta(buf, response_id.c_str(), item_id.c_str());
   OutItem o;
@@ -1364,10 +1528,6 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     case T::SessionCreated:
     case T::SessionUpdated: {
       if (!ev.session.id.empty()) p->session_id = ev.session.id;
-      if (ev.type == T::SessionUpdated) {
-        p->updated_seen++;
-        p->drain_cond.notify_all();
-      }
       d.msgs.push_back(elem_msg(
           self, gst_structure_new("realtimeconv/session", "event", G_TYPE_STRING,
                                   ev.type == T::SessionCreated ? "created" : "updated", "id", G_TYPE_STRING,
@@ -1397,10 +1557,17 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Span &sp = span_for_locked(p, ev.item_id);
       sp.end = e;
       if (GST_CLOCK_TIME_IS_VALID(e)) p->last_turn_end_rt = e;
+      {  // the caption of a long utterance is due from the end of the speech, not its start
+        auto pc = p->pending_captions.find(ev.item_id);
+        if (pc != p->pending_captions.end()) pc->second.second = g_get_monotonic_time();
+      }
       if (vad && create_response) {
-        p->awaiting_turn = true;
-        std::lock_guard<std::mutex> pg(p->props_mutex);
-        p->awaiting_deadline = g_get_monotonic_time() + (gint64)p->settings.drain_timeout_ms * 1000;
+        gint64 timeout_ms;
+        {
+          std::lock_guard<std::mutex> pg(p->props_mutex);
+          timeout_ms = p->settings.drain_timeout_ms;
+        }
+        begin_turn_wait_locked(p, g_get_monotonic_time() + timeout_ms * 1000);
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/speech-stopped", "item-id", G_TYPE_STRING,
                                                         ev.item_id.c_str(), "audio-end-ms", G_TYPE_INT64,
@@ -1415,10 +1582,20 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Span &sp = span_for_locked(p, ev.item_id);
       if (GST_CLOCK_TIME_IS_VALID(s)) sp.start = s;
       if (GST_CLOCK_TIME_IS_VALID(e)) sp.end = e;
-      if (transcription && GST_CLOCK_TIME_IS_VALID(sp.start) && !p->pending_captions.count(ev.item_id))
-        p->pending_captions[ev.item_id] = {sp.start, g_get_monotonic_time()};
-      if (transcription) p->awaiting_transcripts.insert(ev.item_id);
-      if (!vad && GST_CLOCK_TIME_IS_VALID(e)) p->last_turn_end_rt = e;
+      if (transcription && GST_CLOCK_TIME_IS_VALID(sp.start)) {
+        auto pc = p->pending_captions.find(ev.item_id);
+        if (pc == p->pending_captions.end())
+          p->pending_captions[ev.item_id] = {sp.start, g_get_monotonic_time()};
+        else
+          pc->second.second = g_get_monotonic_time();  // refreshed: the transcription starts now
+      }
+      if (transcription) p->awaiting_transcripts[ev.item_id] = g_get_monotonic_time();
+      if (!vad && GST_CLOCK_TIME_IS_VALID(e)) {
+        p->last_turn_end_rt = e;
+        // Manual mode: the next caption starts where this commit ended.
+        p->caption_hold_rt = tmax(p->caption_hold_rt, e);
+        wake_src_locked(p);
+      }
       if (!live) advance_frontier_locked(p, e);
       break;
     }
@@ -1431,7 +1608,11 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
         if (!r->placed) r->anchor_rt = a;
       }
       p->active_responses.insert(id);
-      p->awaiting_turn = false;
+      if (p->awaiting_turn && p->awaiting_resp_id.empty()) {
+        // The first response created while a turn waits answers it: the wait ends with its done.
+        p->awaiting_resp_id = id;
+        GST_DEBUG_OBJECT(self, "turn %" G_GUINT64_FORMAT " answered by %s", p->turn_serial, id.c_str());
+      }
       p->drain_cond.notify_all();
       break;
     }
@@ -1504,7 +1685,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Response *r = response_for_locked(p, id);
       r->done = true;
       p->active_responses.erase(id);
-      p->awaiting_turn = false;
+      if (p->awaiting_turn && p->awaiting_resp_id == id) end_turn_wait_locked(p);
       p->drain_cond.notify_all();
       std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
       gint64 ttfa = -1;
@@ -1537,6 +1718,8 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   }
 }
 
+static void post_fatal_error(GstRealtimeConv *self, const rtc::SessionError &e);
+
 static void handle_error(GstRealtimeConv *self, const rtc::SessionError &e) {
   RtcPriv *p = self->priv;
   switch (e.cls) {
@@ -1557,12 +1740,18 @@ static void handle_error(GstRealtimeConv *self, const rtc::SessionError &e) {
     case rtc::ErrorClass::Fatal:
       break;
   }
+  // The actionable message first (no lock held), then streaming stops: upstream's "Internal data
+  // stream error" (caused by our GST_FLOW_ERROR) can only come after it.
+  post_fatal_error(self, e);
   {
     std::lock_guard<std::mutex> g(p->lock);
     p->fatal = true;
     p->drain_cond.notify_all();
     wake_src_locked(p);
   }
+}
+
+static void post_fatal_error(GstRealtimeConv *self, const rtc::SessionError &e) {
   const std::string &c = e.code;
   const char *detail = e.message.c_str();
   if (e.http_status == 401 || e.http_status == 403 || c == "invalid_api_key" || c == "authentication_error" ||
@@ -1581,6 +1770,14 @@ static void handle_error(GstRealtimeConv *self, const rtc::SessionError &e) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
                       ("The Realtime service refused the session for quota or billing reasons: check the account's "
                        "quota."),
+                      ("%s: %s", c.c_str(), detail));
+  } else if (c == "endpoint") {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("Invalid Realtime endpoint: check endpoint, deployment/model and api-version."),
+                      ("%s: %s", c.c_str(), detail));
+  } else if (c == "tls") {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("Could not set up TLS or the proxy for the Realtime endpoint: check ssl-ca-file and proxy."),
                       ("%s: %s", c.c_str(), detail));
   } else if (c == "beta_api_shape_disabled") {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
@@ -1674,8 +1871,9 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       {
         std::lock_guard<std::mutex> g(p->lock);
         if (m.state == rtc::SessionState::Failed) {
-          p->awaiting_turn = false;
+          end_turn_wait_locked(p);
           p->active_responses.clear();
+          p->awaiting_transcripts.clear();  // nothing will be transcribed any more
         }
         p->drain_cond.notify_all();
       }
@@ -1698,8 +1896,10 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         // The responses of the lost session will never complete.
         std::lock_guard<std::mutex> g(p->lock);
         p->active_responses.clear();
-        p->awaiting_turn = false;
+        end_turn_wait_locked(p);
         p->speech_active = false;
+        // Transcriptions of the lost session will not come (the new session has other items).
+        p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnecting", "attempt", G_TYPE_INT, (gint)m.a,
@@ -1708,6 +1908,11 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       break;
     }
     case CtlMsg::Reconnected:
+      {
+        std::lock_guard<std::mutex> g(p->lock);
+        p->awaiting_transcripts.clear();
+        p->drain_cond.notify_all();
+      }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnected", "items-replayed", G_TYPE_INT,
                                                         (gint)m.a, "planned-renewal", G_TYPE_BOOLEAN, m.flag, NULL)));
       break;
@@ -1723,6 +1928,20 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
                           ("first sample %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " samples", m.a, m.b));
       break;
     }
+    case CtlMsg::InboxOverflow:
+      if (m.flag)
+        GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                            ("The element's control thread fell more than %d s behind the server: response audio "
+                             "was dropped (see stats output-audio-dropped).",
+                             kMaxInboxAudioSeconds),
+                            ("a function-call handler or the application blocks the control thread"));
+      else
+        GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                            ("The element's control thread fell %u notifications behind the server: "
+                             "notifications were dropped.",
+                             (guint)kMaxInboxOther),
+                            ("a function-call handler or the application blocks the control thread"));
+      break;
   }
   d.post(self);
 }
@@ -1737,10 +1956,20 @@ static void ctl_loop(gpointer data) {
     if (p->ctl_stop) return;
     m = std::move(p->inbox.front());
     p->inbox.pop_front();
+    if (m->kind == CtlMsg::Audio)
+      p->inbox_audio_bytes -= std::min(p->inbox_audio_bytes, m->audio_bytes);
+    else if (m->kind != CtlMsg::InboxOverflow && p->inbox_other > 0)
+      p->inbox_other--;
   }
   process_msg(self, *m);
   m.reset();
   p->pending--;
+  // Whatever the message was, a drain / turn wait may now be able to go on (the engine counters
+  // they check change with the events that are delivered here).
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    p->drain_cond.notify_all();
+  }
 }
 
 static void start_ctl_task(GstRealtimeConv *self) {
@@ -1766,6 +1995,9 @@ static void stop_ctl_task(GstRealtimeConv *self) {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     left.swap(p->inbox);
     p->pending = 0;
+    p->inbox_audio_bytes = 0;
+    p->inbox_other = 0;
+    p->inbox_audio_warned = p->inbox_other_warned = false;
   }
 }
 
@@ -1826,11 +2058,49 @@ static GstClockTime earliest_pending_caption_locked(RtcPriv *p) {
   return t;
 }
 
+// Earliest monotonic time (us) at which a pending caption times out (0: none pending).
+static gint64 next_caption_expiry_locked(RtcPriv *p) {
+  gint64 t = 0;
+  for (const auto &pc : p->pending_captions) {
+    gint64 e = pc.second.second + (gint64)(kCaptionPendingTimeout / GST_USECOND);
+    if (t == 0 || e < t) t = e;
+  }
+  return t;
+}
+
+// What the output side needs from the settings (read once per iteration, outside the lock order).
+struct OutSettings {
+  GstClockTime lat = 0, caption_lat = 0;
+  bool manual_captions = false;  // manual turn detection with input transcription
+};
+
 // Chooses the next thing to push. Returns false when there is nothing to do now; *wake_rt is then
 // the running time at which the live fill should run again (NONE: wait for a notification).
-static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, GstClockTime lat, int *pad_out,
+static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutSettings &os, int *pad_out,
                              OutItem *out, GstClockTime *wake_rt) {
   *wake_rt = GST_CLOCK_TIME_NONE;
+  const GstClockTime lat = os.lat;
+  // 1. Once per segment (after a start or a flush), a GAP at the origin on every src pad, so that
+  //    every sink downstream prerolls whatever the other pads do (as demuxers do for sparse
+  //    streams): a sink on a text pad must not wait for the first transcript to preroll.
+  for (int i = 0; i < kNumPads; i++) {
+    if (!p->need_initial_gap[i]) continue;
+    p->need_initial_gap[i] = false;
+    *pad_out = i;
+    out->kind = OutItem::Gap;
+    out->rt = p->origin_rt;
+    out->dur = 0;
+    return true;
+  }
+  // 2. Serialized upstream events, in order with the audio (at the input position they came at).
+  auto &evq = p->evq;
+  if (!evq.empty() && (!GST_CLOCK_TIME_IS_VALID(evq.front().rt) || evq.front().rt <= p->pushed_end[kAudioPad])) {
+    *pad_out = kAudioPad;
+    *out = std::move(evq.front());
+    evq.pop_front();
+    return true;
+  }
+
   const bool unlimited = live || p->eos_queued;
   auto ready = [&](const OutItem &o) {
     return unlimited || (GST_CLOCK_TIME_IS_VALID(p->frontier) && o.rt < p->frontier);
@@ -1887,12 +2157,37 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, GstClockTi
     }
     GstClockTime limit = p->pushed_end[kAudioPad];
     if (!q.empty()) limit = tmin(limit, q.front().rt);
-    if (i == kCaptionPad) limit = tmin(limit, earliest_pending_caption_locked(p));
+    if (i == kCaptionPad) {
+      limit = tmin(limit, earliest_pending_caption_locked(p));
+      if (!p->eos_queued) {
+        // Captions are pushed when transcribed: keep the pad caption-latency behind the audio.
+        if (GST_CLOCK_TIME_IS_VALID(limit) && os.caption_lat > 0)
+          limit = limit > os.caption_lat ? limit - os.caption_lat : 0;
+        // Manual turn detection: the next caption starts where the last commit ended.
+        // (Bounded like a pending caption: never more than 30 s behind the input.)
+        if (os.manual_captions) {
+          GstClockTime hold = GST_CLOCK_TIME_IS_VALID(p->caption_hold_rt) ? p->caption_hold_rt
+                                                                           : p->timeline.to_running_time(0);
+          const GstClockTime in_end = p->timeline.end_running_time();
+          if (GST_CLOCK_TIME_IS_VALID(in_end) && in_end > kCaptionPendingTimeout)
+            hold = tmax(hold, in_end - kCaptionPendingTimeout);
+          limit = tmin(limit, hold);
+        }
+      }
+    }
     GstClockTime interval = p->eos_queued ? 1 : kTextGapInterval;
     if (GST_CLOCK_TIME_IS_VALID(limit) && limit > pe && limit - pe >= interval) consider(i, pe, true, limit);
   }
 
-  if (best.pad < 0) return false;
+  if (best.pad < 0) {
+    if (p->eos_queued && !evq.empty()) {  // the last events, before EOS
+      *pad_out = kAudioPad;
+      *out = std::move(evq.front());
+      evq.pop_front();
+      return true;
+    }
+    return false;
+  }
   *pad_out = best.pad;
   if (best.fill) {
     if (best.pad == kAudioPad) {
@@ -1928,7 +2223,9 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, GstClockTi
   return true;
 }
 
-static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i) {
+// Sticky events due on pad i before an item at running time `rt`. A new segment is pushed only
+// once the data reaches its base: what was queued before it keeps the previous segment.
+static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i, GstClockTime rt) {
   RtcPriv *p = self->priv;
   std::vector<GstEvent *> evs;
   GstPad *pad = pad_of(self, i);
@@ -1949,8 +2246,11 @@ static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i
     gst_caps_unref(caps);
     p->need_caps[i] = false;
   }
-  if (p->need_segment[i]) {
+  if (p->need_segment[i] &&
+      (!p->pad_segment_valid[i] || !GST_CLOCK_TIME_IS_VALID(rt) || rt >= p->out_segment.base)) {
     evs.push_back(gst_event_new_segment(&p->out_segment));
+    p->pad_segment[i] = p->out_segment;
+    p->pad_segment_valid[i] = true;
     p->need_segment[i] = false;
   }
   if (p->need_tags[i]) {
@@ -1969,14 +2269,38 @@ static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i
   return evs;
 }
 
-static GstClockTime out_position(const GstSegment *seg, GstClockTime rt) {
-  guint64 pos = gst_segment_position_from_running_time(seg, GST_FORMAT_TIME, rt);
-  return pos == (guint64)-1 ? rt : pos;
+// Stream time of running time rt in seg; false when rt is before the segment (negative position).
+static bool out_position(const GstSegment *seg, GstClockTime rt, GstClockTime *pos) {
+  guint64 v = 0;
+  if (gst_segment_position_from_running_time_full(seg, GST_FORMAT_TIME, rt, &v) != 1) return false;
+  *pos = v;
+  return true;
+}
+
+static OutSettings out_settings(RtcPriv *p) {
+  OutSettings os;
+  std::lock_guard<std::mutex> g(p->props_mutex);
+  os.lat = ms_to_ns(p->settings.latency_ms);
+  os.caption_lat = ms_to_ns(p->settings.caption_latency_ms);
+  os.manual_captions = p->settings.turn_detection == 2 && !p->settings.transcription_model.empty();
+  return os;
+}
+
+// Waits on p->cond until notified, or until a pending caption times out (a real deadline).
+static void wait_src_locked(RtcPriv *p, std::unique_lock<std::mutex> &lk) {
+  gint64 expiry = next_caption_expiry_locked(p);
+  if (expiry == 0) {
+    p->cond.wait(lk);
+    return;
+  }
+  gint64 now = g_get_monotonic_time();
+  if (expiry > now) p->cond.wait_for(lk, std::chrono::microseconds(expiry - now + 1000));
 }
 
 static void src_loop(gpointer data) {
   GstRealtimeConv *self = GST_REALTIMECONV(data);
   RtcPriv *p = self->priv;
+  const OutSettings os = out_settings(p);
   std::unique_lock<std::mutex> lk(p->lock);
   if (p->src_flushing) {
     lk.unlock();
@@ -1984,17 +2308,17 @@ static void src_loop(gpointer data) {
     return;
   }
   if (p->eos_pushed || !p->out_segment_valid) {
-    p->cond.wait_for(lk, std::chrono::milliseconds(200));
+    wait_src_locked(p, lk);
     return;
   }
   const bool live = is_live_locked(p);
-  const GstClockTime lat = latency_ns(p);
+  const GstClockTime lat = os.lat;
   const GstClockTime now = live ? clock_running_time(p) : GST_CLOCK_TIME_NONE;
   if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt)) {
     if (live && GST_CLOCK_TIME_IS_VALID(now)) {
       set_origin_locked(p, now > lat ? now - lat : 0);
     } else {
-      p->cond.wait_for(lk, std::chrono::milliseconds(200));
+      wait_src_locked(p, lk);
       return;
     }
   }
@@ -2002,11 +2326,11 @@ static void src_loop(gpointer data) {
   int pad_idx = -1;
   OutItem item;
   GstClockTime wake_rt;
-  if (!next_item_locked(p, live, now, lat, &pad_idx, &item, &wake_rt)) {
+  if (!next_item_locked(p, live, now, os, &pad_idx, &item, &wake_rt)) {
     if (p->eos_queued) {
       // Everything is out: EOS on every src pad.
       std::vector<std::vector<GstEvent *>> sticky;
-      for (int i = 0; i < kNumPads; i++) sticky.push_back(sticky_events_locked(self, i));
+      for (int i = 0; i < kNumPads; i++) sticky.push_back(sticky_events_locked(self, i, GST_CLOCK_TIME_NONE));
       p->eos_pushed = true;
       lk.unlock();
       GST_DEBUG_OBJECT(self, "pushing EOS on all src pads");
@@ -2035,35 +2359,46 @@ static void src_loop(gpointer data) {
       gst_clock_id_unref(id);
       gst_object_unref(clock);
     } else {
-      p->cond.wait_for(lk, std::chrono::milliseconds(200));
+      wait_src_locked(p, lk);
     }
     return;
   }
 
-  std::vector<GstEvent *> sticky = sticky_events_locked(self, pad_idx);
+  std::vector<GstEvent *> sticky = sticky_events_locked(self, pad_idx, item.rt);
   const bool discont = p->need_discont[pad_idx];
   if (item.kind == OutItem::Buffer) p->need_discont[pad_idx] = false;
-  GstSegment seg = p->out_segment;
+  GstSegment seg = p->pad_segment[pad_idx];
   lk.unlock();
 
   GstPad *pad = pad_of(self, pad_idx);
   for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
   GstFlowReturn ret = GST_FLOW_OK;
-  if (item.kind == OutItem::Buffer) {
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  const bool positioned = item.kind == OutItem::Event || out_position(&seg, item.rt, &pts);
+  if (!positioned) {
+    GST_WARNING_OBJECT(pad, "dropping %s at running time %" GST_TIME_FORMAT ": before the output segment",
+                       item.kind == OutItem::Buffer ? "buffer" : "gap", GST_TIME_ARGS(item.rt));
+    out_item_clear(item);
+  } else if (item.kind == OutItem::Event) {
+    GST_LOG_OBJECT(pad, "forwarding %s event", GST_EVENT_TYPE_NAME(item.event));
+    GstEvent *ev = item.event;
+    item.event = nullptr;
+    gst_pad_push_event(pad, ev);
+  } else if (item.kind == OutItem::Buffer) {
     GstBuffer *buf = item.buf;
     item.buf = nullptr;
     buf = gst_buffer_make_writable(buf);
-    GST_BUFFER_PTS(buf) = out_position(&seg, item.rt);
+    GST_BUFFER_PTS(buf) = pts;
     GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
     GST_BUFFER_DURATION(buf) = item.dur;
     if (discont || item.discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-    GST_LOG_OBJECT(pad, "pushing buffer %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(GST_BUFFER_PTS(buf)),
+    GST_LOG_OBJECT(pad, "pushing buffer %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
                    GST_TIME_ARGS(item.dur));
     ret = gst_pad_push(pad, buf);
   } else {
-    GST_LOG_OBJECT(pad, "pushing gap %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT,
-                   GST_TIME_ARGS(out_position(&seg, item.rt)), GST_TIME_ARGS(item.dur));
-    gst_pad_push_event(pad, gst_event_new_gap(out_position(&seg, item.rt), item.dur));
+    GST_LOG_OBJECT(pad, "pushing gap %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
+                   GST_TIME_ARGS(item.dur));
+    gst_pad_push_event(pad, gst_event_new_gap(pts, item.dur));
   }
 
   lk.lock();
@@ -2119,6 +2454,7 @@ static void query_upstream_latency(GstRealtimeConv *self) {
     p->upstream_live = live;
     p->upstream_min = min;
     p->upstream_max = max;
+    wake_src_locked(p);
   }
   gst_query_unref(q);
 }
@@ -2137,23 +2473,9 @@ static void push_silence_to_session(RtcPriv *p, const std::shared_ptr<rtcgst::Se
   (void)p;
 }
 
-// Input given to the session and not sent to the server yet (ms).
-static double session_backlog_ms(RtcPriv *p, const std::shared_ptr<rtcgst::SessionPort> &sess, int rate) {
-  rtc::SessionStats st = sess->stats();
-  double pushed_ms = (double)sess->input_samples_pushed() * 1000.0 / rate;
-  return pushed_ms - st.audio_ms_sent - (double)st.input_ms_dropped - p->cleared_ms.load();
-}
-
-// clear() discards the input not sent yet: account for it so the backlog returns to 0.
 static void clear_session_input(RtcPriv *p, const std::shared_ptr<rtcgst::SessionPort> &sess) {
-  int rate;
-  {
-    std::lock_guard<std::mutex> g(p->lock);
-    rate = p->timeline.rate();
-  }
-  double unsent = session_backlog_ms(p, sess, rate);
-  if (unsent > 0) p->cleared_ms = p->cleared_ms.load() + unsent;
-  sess->clear();
+  (void)p;
+  sess->clear();  // the engine discards its unsent input too (input_unsent_bytes() returns to 0)
 }
 
 // Failed is final (until a restart). Idle is also what a session reports between start() and
@@ -2176,22 +2498,37 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
   //  * after an end of turn, give the server the time to answer before sending more.
   if (!is_live_locked(p)) {
     std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
-    const int rate = p->timeline.rate();
+    const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
+    gint64 timeout_us;
+    {
+      std::lock_guard<std::mutex> g(p->props_mutex);
+      timeout_us = (gint64)p->settings.drain_timeout_ms * 1000;
+    }
+    gint64 bp_deadline = 0;
     while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
       gint64 now = g_get_monotonic_time();
       if (p->awaiting_turn) {
+        // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
         if (now >= p->awaiting_deadline) {
           GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
-          p->awaiting_turn = false;
+          end_turn_wait_locked(p);
           continue;
         }
-      } else {
-        lk.unlock();
-        rtc::SessionState st = sess->state();
-        bool wait = session_usable(st) && (st != rtc::SessionState::Ready || session_backlog_ms(p, sess, rate) > 1000.0);
-        lk.lock();
-        if (!wait) break;
+        p->drain_cond.wait_for(lk, std::chrono::microseconds(p->awaiting_deadline - now));
+        continue;
       }
+      lk.unlock();
+      const rtc::SessionState st = sess->state();
+      const int64_t unsent = sess->input_unsent_bytes();
+      lk.lock();
+      if (!session_usable(st) || (st == rtc::SessionState::Ready && unsent <= max_unsent)) break;
+      if (bp_deadline == 0) bp_deadline = now + timeout_us;
+      if (now >= bp_deadline) {
+        GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
+                                 " bytes unsent): continuing", (int)st, unsent);
+        break;
+      }
+      // State changes are notified; bytes leaving the engine's buffer are not: re-check them.
       p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
     }
   }
@@ -2221,7 +2558,7 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
   }
   const gsize size = gst_buffer_get_size(buf);
   const int64_t n = (int64_t)(size / (gsize)p->in_bpf);
-  int64_t fill = p->timeline.on_buffer(rt, n);
+  int64_t fill = p->timeline.on_buffer(rt, n, GST_BUFFER_IS_DISCONT(buf));
   if (fill > 0)
     GST_DEBUG_OBJECT(self, "input hole before %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " samples of silence",
                      GST_TIME_ARGS(rt), fill);
@@ -2253,78 +2590,100 @@ static void drain(GstRealtimeConv *self) {
     create_response = p->settings.create_response;
     timeout_ms = p->settings.drain_timeout_ms;
   }
-  const gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
   std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
   std::unique_lock<std::mutex> lk(p->lock);
   p->input_eos = true;
   const int rate = p->timeline.rate();
-  // Waits (interruptibly, until the deadline) while `busy` says so. False when it gave up.
-  auto wait_while = [&](const char *what, const std::function<bool()> &busy) {
+  // Waits until `done` or the deadline. `poll`: the condition depends on engine counters that no
+  // notification announces (bytes leaving the engine), re-checked every 10 ms; everything else is
+  // notified through drain_cond (each processed engine notification, flushes, state changes).
+  // False when it gave up (timeout, flushing, fatal error, failed session).
+  auto wait_until_done = [&](const char *what, bool poll, const std::function<bool()> &done) {
     while (!p->in_flushing && !p->fatal && sess) {
       lk.unlock();
       bool usable = session_usable(sess->state());
       lk.lock();
       if (!usable) return false;
-      if (!busy()) return true;
+      if (done()) return true;
       gint64 now = g_get_monotonic_time();
       if (now >= deadline) {
-        GST_WARNING_OBJECT(self, "EOS: %s not finished after drain-timeout (%d ms): finishing", what, timeout_ms);
+        GST_WARNING_OBJECT(self, "EOS: %s not finished after drain-timeout (%d ms)", what, timeout_ms);
         return false;
       }
-      p->drain_cond.wait_for(lk, std::chrono::microseconds(std::min<gint64>(deadline - now, 20000)));
+      gint64 left = deadline - now;
+      if (poll) left = std::min<gint64>(left, 10000);
+      p->drain_cond.wait_for(lk, std::chrono::microseconds(left));
     }
     return false;
   };
-  bool ok = sess != nullptr;
+  auto engine_call = [&](const std::function<bool()> &f) {
+    lk.unlock();
+    bool r = f();
+    lk.lock();
+    return r;
+  };
   GST_DEBUG_OBJECT(self, "EOS: draining (flushing %d, fatal %d)", p->in_flushing, p->fatal);
   if (sess) {
-    lk.unlock();
-    sess->flush_audio();
-    lk.lock();
-    // 1. Everything we gave the session is on the wire.
-    ok = wait_while("sending the input", [&] {
-      lk.unlock();
-      double bl = session_backlog_ms(p, sess, rate);
-      GST_LOG_OBJECT(self, "EOS: backlog %.2f ms", bl);
-      bool b = sess->state() != rtc::SessionState::Ready || bl > 0.5;
-      lk.lock();
-      return b;
+    engine_call([&] {
+      sess->flush_audio();
+      return true;
     });
-    // 2. The server has processed it: session.update is answered in order, after the appends.
+    // 1. Everything we gave the session is on the wire.
+    bool ok = wait_until_done("sending the input", true, [&] {
+      return engine_call([&] {
+        return sess->input_unsent_bytes() == 0 && sess->state() == rtc::SessionState::Ready;
+      });
+    });
+    // 2. The server has processed it: session.update is answered in order, after the appends
+    //    (a rejected update is answered too: update_acks() counts the error naming it).
     if (ok) {
-      uint64_t seen = p->updated_seen;
+      uint64_t acks = 0;
+      engine_call([&] {
+        acks = sess->update_acks();
+        return true;
+      });
       lk.unlock();
       apply_session_config(self);
       lk.lock();
-      ok = wait_while("the server's acknowledgement", [&] { return p->updated_seen <= seen; });
+      wait_until_done("the server's acknowledgement", false,
+                      [&] { return engine_call([&] { return sess->update_acks() > acks; }); });
     }
   }
-  // 3. A turn the server has not closed: commit it (and ask for the answer).
+  // 3. A turn the server has not closed: commit it (and ask for the answer), even after a timeout
+  //    above (the server may simply be slow; a commit of a dead session is harmless).
   const int64_t min_commit = rate / 10;  // the server refuses commits < 100 ms
-  bool need_commit = sess && ok && ((manual && p->samples_since_commit >= min_commit) || p->speech_active);
+  bool need_commit = sess && !p->in_flushing && !p->fatal &&
+                     ((manual && p->samples_since_commit >= min_commit) || p->speech_active);
+  // 4. ... with its own budget: drain-timeout again from here.
+  deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
   if (need_commit) {
     p->samples_since_commit = 0;
     p->last_turn_end_rt = p->timeline.end_running_time();
-    if (create_response) {
-      p->awaiting_turn = true;
-      p->awaiting_deadline = deadline;
-    }
+    if (create_response) begin_turn_wait_locked(p, deadline);
     lk.unlock();
     GST_INFO_OBJECT(self, "EOS: committing pending input%s", create_response ? " and requesting a response" : "");
     sess->commit();
     if (create_response) sess->create_response(nullptr);
     lk.lock();
   }
-  // 4. The responses in progress complete.
-  if (sess && ok)
-    wait_while("the responses", [&] {
-      lk.unlock();
-      bool pending = sess->response_pending();
-      lk.lock();
-      return p->awaiting_turn || !p->active_responses.empty() || pending || !p->awaiting_transcripts.empty();
+  // 4. The responses in progress (and the one requested above) complete.
+  if (sess) {
+    wait_until_done("the responses", false, [&] {
+      bool pending = engine_call([&] { return sess->response_pending(); });
+      // Transcriptions that never come are not waited for forever.
+      gint64 now = g_get_monotonic_time();
+      for (auto it = p->awaiting_transcripts.begin(); it != p->awaiting_transcripts.end();) {
+        if (now - it->second > (gint64)(kCaptionPendingTimeout / GST_USECOND))
+          it = p->awaiting_transcripts.erase(it);
+        else
+          ++it;
+      }
+      return !p->awaiting_turn && p->active_responses.empty() && !pending && p->awaiting_transcripts.empty();
     });
+  }
   if (p->in_flushing) return;
-  p->awaiting_turn = false;
+  end_turn_wait_locked(p);
   p->eos_queued = true;
   p->eos_end_rt = tmax(p->timeline.end_running_time(), p->origin_rt);
   if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt) && GST_CLOCK_TIME_IS_VALID(p->eos_end_rt))
@@ -2340,13 +2699,18 @@ static void drain(GstRealtimeConv *self) {
 
 static void reset_output_locked(RtcPriv *p) {
   for (int i = 0; i < kNumPads; i++) {
-    for (OutItem &o : p->q[i])
-      if (o.buf) gst_buffer_unref(o.buf);
+    for (OutItem &o : p->q[i]) out_item_clear(o);
     p->q[i].clear();
     p->pushed_end[i] = GST_CLOCK_TIME_NONE;
     p->need_segment[i] = true;
     p->need_discont[i] = true;
+    p->need_initial_gap[i] = true;
+    p->pad_segment_valid[i] = false;
   }
+  for (OutItem &o : p->evq) out_item_clear(o);
+  p->evq.clear();
+  p->caption_hold_rt = GST_CLOCK_TIME_NONE;
+  p->awaiting_resp_id.clear();
   p->origin_rt = GST_CLOCK_TIME_NONE;
   p->frontier = GST_CLOCK_TIME_NONE;
   p->eos_queued = p->eos_pushed = false;
@@ -2385,7 +2749,10 @@ static void reset_all_locked(RtcPriv *p) {
   p->session_id.clear();
   p->max_observed_delay = 0;
   p->dropped_audio_samples = 0;
+  p->inbox_dropped_bytes = 0;
+  p->out_fmt_chosen = false;
   p->overflow_warned = false;
+  for (int i = 0; i < kNumPads; i++) p->text_overflow_warned[i] = false;
   p->timeline.reset(p->timeline.rate());
 }
 
@@ -2411,21 +2778,26 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       }
       gst_event_unref(event);
       {
-        std::lock_guard<std::mutex> g(p->lock);
-        p->have_caps = true;
-        p->in_fmt = f;
-        p->in_rate = fmt_rate(f);
-        p->in_bpf = fmt_bpf(f);
-      }
-      bool restart;
-      {
-        std::lock_guard<std::mutex> g(p->session_mutex);
-        restart = p->session && p->session_in_fmt != f;
-      }
-      if (restart) {
-        GST_INFO_OBJECT(self, "input format is %s: restarting the session with it", fmt_name(f));
-        stop_session(self);
-        start_session(self);
+        // Check-and-restart under the lifecycle mutex: the state-change thread may be starting
+        // the session right now (it reads have_caps / in_fmt under the same mutex).
+        std::lock_guard<std::mutex> lg(p->lifecycle_mutex);
+        {
+          std::lock_guard<std::mutex> g(p->lock);
+          p->have_caps = true;
+          p->in_fmt = f;
+          p->in_rate = fmt_rate(f);
+          p->in_bpf = fmt_bpf(f);
+        }
+        bool restart;
+        {
+          std::lock_guard<std::mutex> g(p->session_mutex);
+          restart = p->session && p->session_in_fmt != f;
+        }
+        if (restart) {
+          GST_INFO_OBJECT(self, "input format is %s: restarting the session with it", fmt_name(f));
+          stop_session_locked(self);
+          start_session_locked(self);
+        }
       }
       query_upstream_latency(self);
       return TRUE;
@@ -2450,6 +2822,7 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
         p->out_segment.rate = 1.0;
         p->out_segment_valid = true;
         for (int i = 0; i < kNumPads; i++) p->need_segment[i] = true;
+        p->timeline.mark_discont();  // the next buffer may jump: take its timestamp as it is
         wake_src_locked(p);
       }
       gst_event_unref(event);
@@ -2508,6 +2881,7 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
         std::lock_guard<std::mutex> g(p->lock);
         reset_output_locked(p);
         gst_flow_combiner_reset(p->flow_combiner);
+        p->timeline.mark_discont();
         p->in_flushing = false;
         p->src_flushing = false;
       }
@@ -2515,10 +2889,28 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       return TRUE;
     }
     case GST_EVENT_TAG:
-      gst_event_unref(event);
+    case GST_EVENT_SEGMENT_DONE:
+    case GST_EVENT_CUSTOM_DOWNSTREAM:
+    case GST_EVENT_CUSTOM_DOWNSTREAM_STICKY:
+    case GST_EVENT_CUSTOM_BOTH: {
+      // Forwarded on src by the streaming task, in order with the audio: at the input position
+      // they arrived at (the response audio placed before it goes out first).
+      std::lock_guard<std::mutex> g(p->lock);
+      if (p->in_flushing) {
+        gst_event_unref(event);
+        return FALSE;
+      }
+      OutItem o;
+      o.kind = OutItem::Event;
+      o.event = event;
+      o.rt = p->timeline.end_running_time();
+      p->evq.push_back(std::move(o));
+      wake_src_locked(p);
       return TRUE;
+    }
     default:
       if (GST_EVENT_IS_SERIALIZED(event)) {
+        GST_DEBUG_OBJECT(pad, "dropping serialized event %s", GST_EVENT_TYPE_NAME(event));
         gst_event_unref(event);
         return TRUE;
       }
@@ -2550,6 +2942,12 @@ static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
         }
         if (live) {
           GstClockTime lat = latency_ns(p);
+          {
+            // Captions are pushed when transcribed; caption-latency (0 by default) declares the
+            // time they may take so that live consumers wait for them.
+            std::lock_guard<std::mutex> g(p->props_mutex);
+            if (p->settings.caption_latency_ms > 0) lat += ms_to_ns(p->settings.caption_latency_ms);
+          }
           min += lat;
           if (GST_CLOCK_TIME_IS_VALID(max)) max += lat;
         }
@@ -2845,6 +3243,9 @@ static GstStructure *stats_structure(GstRealtimeConv *self) {
     dropped = p->dropped_audio_samples;
     out_rate = p->out_rate;
   }
+  // Plus what the inbox dropped (bytes -> samples).
+  const int bps = std::max(1, p->inbox_bytes_per_sec.load());
+  dropped += gst_util_uint64_scale_int(p->inbox_dropped_bytes.load(), out_rate, bps);
   GstStructure *s = gst_structure_new(
       "realtimeconv/stats", "state", G_TYPE_STRING, state_name(st.state), "session-id", G_TYPE_STRING,
       st.session_id.c_str(), "model", G_TYPE_STRING, st.model.c_str(), "expires-at", G_TYPE_INT64,
@@ -2939,12 +3340,13 @@ static void gst_realtimeconv_set_property(GObject *object, guint prop_id, const 
       case PROP_SILENCE_FILL: s.silence_fill = g_value_get_enum(value); break;
       case PROP_BARGE_IN: s.barge_in = g_value_get_boolean(value); break;
       case PROP_DRAIN_TIMEOUT: s.drain_timeout_ms = g_value_get_int(value); break;
+      case PROP_CAPTION_LATENCY: s.caption_latency_ms = g_value_get_int(value); break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         return;
     }
   }
-  if (prop_id == PROP_LATENCY)
+  if (prop_id == PROP_LATENCY || prop_id == PROP_CAPTION_LATENCY)
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   if (apply == Session)
     apply_session_config(self);
@@ -3014,6 +3416,7 @@ static void gst_realtimeconv_get_property(GObject *object, guint prop_id, GValue
     case PROP_SILENCE_FILL: g_value_set_enum(value, s.silence_fill); break;
     case PROP_BARGE_IN: g_value_set_boolean(value, s.barge_in); break;
     case PROP_DRAIN_TIMEOUT: g_value_set_int(value, s.drain_timeout_ms); break;
+    case PROP_CAPTION_LATENCY: g_value_set_int(value, s.caption_latency_ms); break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -3069,7 +3472,7 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
           NULL, CONN_FLAGS));
   g_object_class_install_property(gobject_class, PROP_DEPLOYMENT,
       g_param_spec_string("deployment", "Deployment",
-          "Azure deployment name or OpenAI model (alias: model). Empty: AZURE_OPENAI_DEPLOYMENT or the default model",
+          "Azure deployment name or OpenAI model (alias: model). Empty: AZURE_OPENAI_DEPLOYMENT_NAME or the default model",
           NULL, CONN_FLAGS));
   g_object_class_install_property(gobject_class, PROP_MODEL,
       g_param_spec_string("model", "Model", "Alias of deployment", NULL, CONN_FLAGS));
@@ -3195,6 +3598,13 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
           "Output latency budget when upstream is live (ms): added to the LATENCY query; response audio arriving "
           "later than this is late",
           0, 10000, DEFAULT_LATENCY, (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_CAPTION_LATENCY,
+      g_param_spec_int("caption-latency", "Caption latency",
+          "Live upstream: time allowed for the transcription of the incoming speech (ms). Added to the LATENCY "
+          "query when > 0, and input_transcript_src is kept this far behind src, so captions are on time for "
+          "live consumers; 0: captions are pushed when transcribed (late by the transcription time)",
+          0, 60000, DEFAULT_CAPTION_LATENCY,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_SILENCE_FILL,
       g_param_spec_enum("silence-fill", "Silence fill", "What fills src between responses",
           GST_TYPE_REALTIMECONV_SILENCE_FILL, 0, SESS_FLAGS));
@@ -3273,7 +3683,6 @@ static void gst_realtimeconv_init(GstRealtimeConv *self) {
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
   gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(sink_chain));
   gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(sink_event));
-  GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
 
   self->srcpad = gst_pad_new_from_static_template(&src_template, "src");

@@ -36,6 +36,8 @@ class EngineSession final : public SessionPort {
   rtc::SessionState state() const override { return s_.state(); }
   int64_t input_samples_pushed() const override { return s_.input_samples_pushed(); }
   bool response_pending() const override { return s_.response_pending(); }
+  int64_t input_unsent_bytes() const override { return s_.input_unsent_bytes(); }
+  uint64_t update_acks() const override { return s_.update_acks(); }
 
  private:
   rtc::Session s_;

@@ -35,6 +35,10 @@ class SessionPort {
   virtual rtc::SessionState state() const = 0;
   virtual int64_t input_samples_pushed() const = 0;
   virtual bool response_pending() const = 0;
+  // Bytes pushed but neither sent, dropped nor cleared (0: everything is handed to the socket).
+  virtual int64_t input_unsent_bytes() const = 0;
+  // session.update events answered (by session.updated, or by an error naming that update).
+  virtual uint64_t update_acks() const = 0;
 };
 
 // Creates the session for an element. The listener outlives the returned object's stop().

@@ -13,6 +13,8 @@ void InputTimeline::reset(int rate) {
   anchors_.clear();
   rate_ = rate > 0 ? rate : 24000;
   samples_ = 0;
+  resync_ = false;
+  discont_start_ = GST_CLOCK_TIME_NONE;
 }
 
 void InputTimeline::add_anchor(GstClockTime rt) {
@@ -28,12 +30,24 @@ void InputTimeline::add_anchor(GstClockTime rt) {
   anchors_.push_back({samples_, rt});
 }
 
-int64_t InputTimeline::fill_to(GstClockTime rt) {
+int64_t InputTimeline::fill_to(GstClockTime rt, bool force) {
   if (anchors_.empty()) {
     add_anchor(rt);
     return 0;
   }
   GstClockTime expected = end_running_time();
+  const bool off = rt > expected + tolerance || rt + tolerance < expected;
+  if (!off) {
+    discont_start_ = GST_CLOCK_TIME_NONE;
+    return 0;
+  }
+  if (!force) {
+    // Not flagged: believe it only once it has lasted discont_wait.
+    if (!GST_CLOCK_TIME_IS_VALID(discont_start_)) discont_start_ = rt;
+    if (rt < discont_start_) discont_start_ = rt;
+    if (rt - discont_start_ < discont_wait) return 0;
+  }
+  discont_start_ = GST_CLOCK_TIME_NONE;
   if (rt > expected + tolerance) {
     GstClockTime hole = rt - expected;
     GstClockTime fill = std::min(hole, kMaxFill);
@@ -47,11 +61,12 @@ int64_t InputTimeline::fill_to(GstClockTime rt) {
   return 0;
 }
 
-int64_t InputTimeline::on_buffer(GstClockTime rt, int64_t n) {
+int64_t InputTimeline::on_buffer(GstClockTime rt, int64_t n, bool discont) {
   int64_t fill = 0;
-  if (GST_CLOCK_TIME_IS_VALID(rt))
-    fill = fill_to(rt);
-  else if (anchors_.empty())
+  if (GST_CLOCK_TIME_IS_VALID(rt)) {
+    fill = fill_to(rt, discont || resync_);
+    resync_ = false;
+  } else if (anchors_.empty())
     add_anchor(0);
   samples_ += std::max<int64_t>(n, 0);
   return fill;
@@ -62,8 +77,9 @@ int64_t InputTimeline::on_gap(GstClockTime rt, GstClockTime duration) {
     if (anchors_.empty()) return 0;  // nothing to anchor an untimed gap to
     rt = end_running_time();
   }
-  int64_t n = fill_to(rt);
-  if (GST_CLOCK_TIME_IS_VALID(duration) && duration > 0) n += fill_to(rt + duration);
+  // A GAP event is explicit: no discont wait.
+  int64_t n = fill_to(rt, true);
+  if (GST_CLOCK_TIME_IS_VALID(duration) && duration > 0) n += fill_to(rt + duration, true);
   return n;
 }
 

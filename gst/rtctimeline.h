@@ -3,8 +3,13 @@
 // see rtc::EventContext) and the running time of the element's sink pad.
 //
 // Policy (documented in the element doc block):
-//  * Contiguous input (next buffer starts where the previous one ended, within `tolerance`) just
-//    extends the current piece: sample s maps to anchor.rt + (s - anchor.sample) / rate.
+//  * Contiguous input (next buffer starts where the previous one ended, within `tolerance`, 40 ms
+//    as in audiobasesink / GstAudioStreamAlign) just extends the current piece: sample s maps to
+//    anchor.rt + (s - anchor.sample) / rate. Live sources jitter by more than a millisecond.
+//  * A larger discrepancy is only believed when the buffer is flagged DISCONT (or after a new
+//    segment / flush, see mark_discont()), or when it has persisted for `discont_wait` (1 s) of
+//    input: until then the input is taken as contiguous (the jitter of a live source does not
+//    insert silence or start pieces).
 //  * A hole (timestamp jump forward, DISCONT with a later timestamp, GAP event) is filled with
 //    silence given to the engine, so the server's VAD hears the pause and the engine timeline
 //    stays a sample-exact image of running time. At most kMaxFill is filled per hole; a longer
@@ -35,9 +40,12 @@ class InputTimeline {
   bool empty() const { return anchors_.empty(); }
 
   // A buffer of n samples whose first sample is at running time rt (GST_CLOCK_TIME_NONE: no
-  // timestamp, contiguous with the previous one). Returns the number of silence samples the
-  // caller must push to the engine BEFORE the buffer's samples (hole filling).
-  int64_t on_buffer(GstClockTime rt, int64_t n);
+  // timestamp, contiguous with the previous one); `discont`: the buffer's DISCONT flag. Returns
+  // the number of silence samples the caller must push to the engine BEFORE the buffer's samples
+  // (hole filling).
+  int64_t on_buffer(GstClockTime rt, int64_t n, bool discont = false);
+  // The next buffer's timestamp is taken as it is (new segment, flush).
+  void mark_discont() { resync_ = true; }
   // A GAP event covering [rt, rt + duration) (rt NONE = at the current end). Returns the number
   // of silence samples to push now.
   int64_t on_gap(GstClockTime rt, GstClockTime duration);
@@ -52,19 +60,22 @@ class InputTimeline {
   int64_t to_sample(GstClockTime rt) const;
   size_t anchors() const { return anchors_.size(); }
 
-  GstClockTime tolerance = GST_MSECOND;
+  GstClockTime tolerance = 40 * GST_MSECOND;
+  GstClockTime discont_wait = GST_SECOND;
 
  private:
   struct Anchor {
     int64_t sample;
     GstClockTime rt;
   };
-  int64_t fill_to(GstClockTime rt);
+  int64_t fill_to(GstClockTime rt, bool force);
   void add_anchor(GstClockTime rt);
 
   std::vector<Anchor> anchors_;  // sorted by sample
   int rate_ = 24000;
   int64_t samples_ = 0;
+  bool resync_ = false;
+  GstClockTime discont_start_ = GST_CLOCK_TIME_NONE;  // running time at which a discrepancy began
 };
 
 }  // namespace rtcgst

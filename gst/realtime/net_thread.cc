@@ -20,6 +20,9 @@ struct NetState {
   GThread *thread = nullptr;
   GThread *self = nullptr;  // written by the thread itself before it signals "running"
   bool running = false;
+  // shutdown_network_thread() is tearing the thread down: context() waits for it to finish and
+  // then starts a new thread (never posts into the dying context).
+  bool shutting_down = false;
   int sessions_alive = 0;
   // network thread only
   std::map<std::string, SoupSession *> soups;
@@ -80,6 +83,9 @@ gpointer thread_main(gpointer data) {
 GMainContext *context() {
   NetState &s = state();
   std::unique_lock<std::mutex> lk(s.mu);
+  // The network thread itself (e.g. a handler running during shutdown) keeps using its context.
+  if (s.thread && s.self == g_thread_self()) return s.ctx;
+  s.cv.wait(lk, [&] { return !s.shutting_down; });
   if (!s.thread) {
     s.running = false;
     s.ctx = g_main_context_new();
@@ -172,14 +178,19 @@ void shutdown_network_thread() {
   GMainContext *ctx = nullptr;
   {
     std::lock_guard<std::mutex> lk(s.mu);
-    if (!s.thread || s.sessions_alive > 0) return;
+    if (!s.thread || s.sessions_alive > 0 || s.shutting_down) return;
     if (s.self == g_thread_self()) return;  // never from the network thread itself
+    // From here on context() waits until the teardown is complete: a Session created now
+    // gets a new thread instead of posting into the dying context.
+    s.shutting_down = true;
     th = s.thread;
     loop = s.loop;
     ctx = s.ctx;
     g_main_loop_quit(loop);
   }
   g_thread_join(th);
+  g_main_loop_unref(loop);
+  g_main_context_unref(ctx);
   {
     std::lock_guard<std::mutex> lk(s.mu);
     s.thread = nullptr;
@@ -187,9 +198,9 @@ void shutdown_network_thread() {
     s.loop = nullptr;
     s.ctx = nullptr;
     s.running = false;
+    s.shutting_down = false;
   }
-  g_main_loop_unref(loop);
-  g_main_context_unref(ctx);
+  s.cv.notify_all();
 }
 
 }  // namespace rtc

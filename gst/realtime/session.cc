@@ -94,6 +94,7 @@ struct Conn {
   bool timed_out = false;
   bool got_created = false, got_updated = false;
   std::string update_event_id;  // of the session.update sent at configuration
+  std::deque<std::string> updates_unanswered;  // event ids of session.update sent, oldest first
   int64_t last_rx_us = 0;       // any frame or pong (transport liveness)
   int64_t last_event_us = 0;    // last server event
   int64_t last_request_us = 0;  // last client event that expects an answer
@@ -240,6 +241,7 @@ struct Cmd {
   std::string a, b;
   int64_t n = 0;
   bool flag = false;
+  bool counts_create = false;  // requests a default-conversation response.create (creates_queued)
 };
 
 enum class LifeOp { Start, Stop };
@@ -250,6 +252,7 @@ struct Item {
   bool has_text = false;
   bool truncated = false;
   bool in_order = false;
+  bool replayed = false;                    // the server's echo of an item we replayed
   int64_t audio_bytes = 0;                  // assistant audio received (truncate clamping)
   int64_t span_start = -1, span_end = -1;   // user audio: caller input samples (EventContext)
 };
@@ -289,12 +292,17 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::vector<std::pair<int64_t, int64_t>> drops;  // (first caller sample, samples)
   int64_t dropped_samples = 0;
   std::vector<std::pair<LogLevel, std::string>> pending_logs;
+  // response.create requests not sent yet: counted commands in `cmds` (+ the one executing), and
+  // the size of deferred_ as last published by the network thread (kMaxQueuedResponses).
+  size_t creates_queued = 0;
+  size_t deferred_pub = 0;
 
   // stats
   mutable std::mutex stats_mu;
   SessionStats st;
   std::atomic<int> state_pub{static_cast<int>(SessionState::Idle)};
   std::atomic<bool> resp_pending_pub{false};
+  std::atomic<uint64_t> update_acks_pub{0};
 
   // ---------------- network thread only ----------------
   bool active_ = false;
@@ -313,6 +321,11 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   bool reconnect_pending_ = false;   // next Ready reports on_reconnected
   std::string reconnect_reason_;
   int replayed_ = 0;
+  // Last replay list sent into a new server session, kept until the server echoed every item of
+  // it (replay_echoes_left_ == 0): if that connection dies before, the next replay resends it.
+  std::vector<std::pair<bool, std::string>> replay_;  // (assistant?, text)
+  size_t replay_echoes_left_ = 0;
+  std::set<std::string> replay_ids_;  // event ids of the replay's conversation.item.create
   GSource *backoff_timer_ = nullptr, *renew_timer_ = nullptr, *watchdog_ = nullptr, *renew_retry_timer_ = nullptr;
   bool renew_due_ = false;
   uint32_t generation_ = 0;
@@ -343,6 +356,8 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // ---- public side helpers ----
   void wake_locked();
   bool enqueue(Cmd &&c);
+  size_t drop_cmds_locked(bool keep_update_config);  // returns the number dropped
+  void reset_conversation();
   void push(const uint8_t *data, size_t len);
   void log_any(LogLevel lvl, std::string msg);
 
@@ -408,6 +423,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_session_updated(Conn *c, const ServerEvent &ev);
   void become_ready();
   void send_session_update(Conn *c);
+  void ack_update(Conn *c, const std::string &event_id);  // "" = the oldest (session.updated)
   int replay_into(Conn *c);
   void new_generation();
 
@@ -420,7 +436,19 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void send_response_create(const std::optional<ResponseParams> &params);
   bool response_busy() const { return create_in_flight_ || !active_resp_.empty(); }
   void pump_deferred();
-  void publish_pending() { resp_pending_pub.store(response_busy() || !deferred_.empty()); }
+  // Network thread; never with `mu` held.
+  void publish_pending() {
+    std::lock_guard<std::mutex> lk(mu);
+    publish_pending_locked();
+  }
+  void publish_pending_locked() {
+    size_t d = deferred_.size();
+    // while a counted command executes it is still in creates_queued: do not count it twice
+    if (exec_deferred_base_ != SIZE_MAX && d > exec_deferred_base_) d--;
+    deferred_pub = d;
+    resp_pending_pub.store(response_busy() || !deferred_.empty() || creates_queued > 0);
+  }
+  size_t exec_deferred_base_ = SIZE_MAX;  // network thread: deferred_.size() before a counted exec
   void deliver_function_calls(const ServerEvent &ev);
 
   int64_t ms_to_in_samples(int64_t ms) const { return ms * in_rate_net_ / 1000; }
@@ -472,8 +500,15 @@ bool Session::Impl::enqueue(Cmd &&c) {
     std::lock_guard<std::mutex> lk(mu);
     if (cmds.size() >= kMaxQueuedCommands) {
       warn = std::string("command queue full: ") + cmd_name(c.kind) + " rejected";
+    } else if (c.counts_create && creates_queued + deferred_pub >= kMaxQueuedResponses) {
+      warn = std::string("response queue full (") + std::to_string(kMaxQueuedResponses) +
+             " response.create waiting): " + cmd_name(c.kind) + " rejected";
     } else {
       c.audio_mark = pushed_bytes;
+      if (c.counts_create) {
+        creates_queued++;
+        resp_pending_pub.store(true);
+      }
       cmds.push_back(std::move(c));
       wake_locked();
       return true;
@@ -481,6 +516,40 @@ bool Session::Impl::enqueue(Cmd &&c) {
   }
   log_any(LogLevel::Warning, warn);
   return false;
+}
+
+size_t Session::Impl::drop_cmds_locked(bool keep_update_config) {
+  size_t n = 0;
+  for (auto it = cmds.begin(); it != cmds.end();) {
+    if (keep_update_config && it->kind == CmdKind::UpdateConfig) {
+      ++it;
+      continue;
+    }
+    if (it->counts_create && creates_queued > 0) creates_queued--;
+    it = cmds.erase(it);
+    n++;
+  }
+  return n;
+}
+
+void Session::Impl::reset_conversation() {
+  create_in_flight_ = false;
+  active_resp_.clear();
+  deferred_.clear();
+  fcalls_.clear();
+  unanswered_calls_.clear();
+  want_response_after_.clear();
+  oob_outstanding_ = 0;
+  oob_resps_.clear();
+  order_.clear();
+  items_.clear();
+  pending_commits_.clear();
+  reconnect_pending_ = false;
+  replayed_ = 0;
+  replay_.clear();
+  replay_echoes_left_ = 0;
+  replay_ids_.clear();
+  ttfa_mark_us_ = -1;
 }
 
 void Session::Impl::log_any(LogLevel lvl, std::string msg) {
@@ -529,7 +598,15 @@ void Session::Impl::run_queued() {
       c = std::move(cmds.front());
       cmds.pop_front();
     }
+    if (c.counts_create) exec_deferred_base_ = deferred_.size();
     exec(c);
+    if (c.counts_create) {
+      // the request is now sent, deferred (deferred_) or merged / dropped (logged)
+      std::lock_guard<std::mutex> lk(mu);
+      exec_deferred_base_ = SIZE_MAX;
+      if (creates_queued > 0) creates_queued--;
+      publish_pending_locked();
+    }
     if (!active_) return;
   }
   if (state_ == SessionState::Ready) pump_audio(INT64_MAX);
@@ -623,9 +700,19 @@ void Session::Impl::fail(SessionError e) {
   clear_timer(watchdog_);
   retire(next_, false);
   retire(cur_, false);
-  create_in_flight_ = false;
-  active_resp_.clear();
+  // Nothing of this session survives a failure: a later start() begins a fresh session (no
+  // reconnect report, no replay, no queued response.create / command of before the failure).
+  size_t ndef = deferred_.size();
+  reset_conversation();
+  size_t ncmd;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    ncmd = drop_cmds_locked(true);
+  }
   publish_pending();
+  if (ndef + ncmd > 0)
+    log(LogLevel::Warning, "failed: dropped " + std::to_string(ncmd) + " queued command(s) and " + std::to_string(ndef) +
+                               " queued response.create");
   e.cls = ErrorClass::Fatal;
   log(LogLevel::Error, "fatal: " + e.code + ": " + e.message);
   emit_error(e);
@@ -657,28 +744,18 @@ void Session::Impl::do_stop() {
   clear_timer(watchdog_);
   retire(next_, false);
   retire(cur_, false);
-  create_in_flight_ = false;
-  active_resp_.clear();
-  deferred_.clear();
-  fcalls_.clear();
-  unanswered_calls_.clear();
-  want_response_after_.clear();
-  oob_outstanding_ = 0;
-  oob_resps_.clear();
-  order_.clear();
-  items_.clear();
-  pending_commits_.clear();
-  reconnect_pending_ = false;
-  ttfa_mark_us_ = -1;
+  reset_conversation();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    drop_cmds_locked(false);
+    abuf_pos += static_cast<int64_t>(abuf.size() - aoff);
+    abuf.clear();
+    aoff = 0;
+    drops.clear();
+    pending_logs.clear();
+    accepting = false;
+  }
   publish_pending();
-  std::lock_guard<std::mutex> lk(mu);
-  cmds.clear();
-  abuf_pos += static_cast<int64_t>(abuf.size() - aoff);
-  abuf.clear();
-  aoff = 0;
-  drops.clear();
-  pending_logs.clear();
-  accepting = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -935,6 +1012,11 @@ void Session::Impl::conn_failed(Conn *c, const std::string &reason, bool fatal, 
 
 void Session::Impl::retire(std::unique_ptr<Conn> &c, bool abrupt) {
   if (!c) return;
+  // session.update events that can no longer be answered (see Session::update_acks())
+  if (!c->updates_unanswered.empty()) {
+    update_acks_pub.fetch_add(c->updates_unanswered.size());
+    c->updates_unanswered.clear();
+  }
   clear_timer(c->timeout);
   if (c->cancel) {
     g_cancellable_cancel(c->cancel);
@@ -1049,7 +1131,7 @@ void on_ws_closed(SoupWebsocketConnection *ws, gpointer data) {
 
 void on_ws_error(SoupWebsocketConnection *, GError *err, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
-  r->impl->log(LogLevel::Warning, std::string("websocket error: ") + (err ? err->message : "?"));
+  r->impl->log(LogLevel::Warning, "websocket error: " + redact(err ? err->message : "?", r->impl->secrets_));
 }
 
 void on_ws_pong(SoupWebsocketConnection *, GBytes *, gpointer data) {
@@ -1181,7 +1263,26 @@ std::string Session::Impl::send_event(Conn *c, const char *type, const std::func
 void Session::Impl::send_session_update(Conn *c) {
   Dialect d = c->dialect;
   SessionConfig cfg = scfg_;
-  c->update_event_id = send_event(c, "session.update", [&](const std::string &id) { return build_session_update(d, cfg, id); });
+  std::string id = send_event(c, "session.update", [&](const std::string &eid) { return build_session_update(d, cfg, eid); });
+  c->update_event_id = id;
+  c->updates_unanswered.push_back(id);
+  if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
+    c->updates_unanswered.pop_front();
+    update_acks_pub.fetch_add(1);
+  }
+}
+
+void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
+  if (!c || c->updates_unanswered.empty()) return;
+  if (event_id.empty()) {
+    // session.updated answers the oldest session.update (the server handles events in order)
+    c->updates_unanswered.pop_front();
+  } else {
+    auto it = std::find(c->updates_unanswered.begin(), c->updates_unanswered.end(), event_id);
+    if (it == c->updates_unanswered.end()) return;
+    c->updates_unanswered.erase(it);
+  }
+  update_acks_pub.fetch_add(1);
 }
 
 int Session::Impl::replay_into(Conn *c) {
@@ -1189,10 +1290,14 @@ int Session::Impl::replay_into(Conn *c) {
   // input_text, assistant transcripts as assistant text; the builder picks preview "text" or GA
   // "output_text", §7.2), in order, at most replay_max_items (the most recent ones).
   std::vector<std::pair<bool, std::string>> rep;  // (assistant?, text)
+  // A previous replay the server has not fully echoed yet (its connection died before): our
+  // items_ only hold part of it, resend it whole. The echoes we did get are part of it.
+  if (replay_echoes_left_ > 0) rep = replay_;
   for (auto &id : order_) {
     auto it = items_.find(id);
     if (it == items_.end()) continue;
     const Item &x = it->second;
+    if (replay_echoes_left_ > 0 && x.replayed) continue;
     if (x.type != "message" || !x.has_text || x.truncated || x.text.empty()) continue;
     if (x.role == "user")
       rep.emplace_back(false, x.text);
@@ -1201,19 +1306,25 @@ int Session::Impl::replay_into(Conn *c) {
   }
   size_t maxn = static_cast<size_t>(std::max(0, ecfg_.replay_max_items));
   if (rep.size() > maxn) rep.erase(rep.begin(), rep.end() - static_cast<ptrdiff_t>(maxn));
-  // the new server session starts with an empty conversation: our state follows it
+  replay_ = rep;
+  replay_echoes_left_ = rep.size();
+  // the new server session starts with an empty conversation: our state follows it (rebuilt from
+  // the server's echoes of the replayed items)
   order_.clear();
   items_.clear();
   fcalls_.clear();
   unanswered_calls_.clear();
   want_response_after_.clear();
   Dialect d = c->dialect;
+  replay_ids_.clear();
   for (auto &r : rep) {
     ItemCreate ic;
     ic.kind = r.first ? ItemCreate::Kind::AssistantText : ItemCreate::Kind::UserText;
     ic.text = r.second;
-    send_event(c, "conversation.item.create", [&](const std::string &id) { return build_item_create(d, ic, id); });
+    replay_ids_.insert(
+        send_event(c, "conversation.item.create", [&](const std::string &id) { return build_item_create(d, ic, id); }));
   }
+  if (rep.empty()) replay_.clear();
   return static_cast<int>(rep.size());
 }
 
@@ -1449,8 +1560,17 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
     case ServerEventType::ItemAdded:
     case ServerEventType::ItemDone:
     case ServerEventType::ItemRetrieved: {
+      bool is_new = !ev.item.id.empty() && !item(ev.item.id).in_order;
       upsert_item(ev.item, ev.previous_item_id);
       Item &x = item(ev.item.id);
+      if (is_new && replay_echoes_left_ > 0 && x.type == "message" && (x.role == "user" || x.role == "assistant")) {
+        // the server handles events in order: the first new messages are the replay's echoes
+        x.replayed = true;
+        if (--replay_echoes_left_ == 0) {
+          replay_.clear();
+          replay_ids_.clear();
+        }
+      }
       ctx.input_start_sample = x.span_start;
       ctx.input_end_sample = x.span_end;
       break;
@@ -1629,6 +1749,12 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
 
   // bookkeeping for the client event that failed
   if (!ei.event_id.empty()) {
+    ack_update(c, ei.event_id);  // a rejected session.update is answered too
+    if (c == cur_.get() && replay_ids_.erase(ei.event_id) && replay_echoes_left_ > 0 && --replay_echoes_left_ == 0) {
+      // a rejected replay item gets no echo (and would be rejected again)
+      replay_.clear();
+      replay_ids_.clear();
+    }
     if (ei.event_id == create_event_id_ && create_in_flight_) {
       create_in_flight_ = false;  // no response.created will come for it (§5 rule 10)
       publish_pending();
@@ -1699,6 +1825,7 @@ void Session::Impl::on_session_created(Conn *c, const ServerEvent &ev) {
 }
 
 void Session::Impl::on_session_updated(Conn *c, const ServerEvent &ev) {
+  ack_update(c, std::string());
   if (c->got_created) c->info.raw_json = ev.session.raw_json;
   if (c->got_updated) return;
   c->got_updated = true;
@@ -1742,6 +1869,11 @@ void Session::Impl::request_response(std::optional<ResponseParams> params, bool 
       if (d.from_function) return;  // one response.create for all outputs (§13)
   }
   if (response_busy() || !deferred_.empty()) {
+    if (deferred_.size() >= kMaxQueuedResponses) {
+      log(LogLevel::Warning, "response queue full (" + std::to_string(kMaxQueuedResponses) +
+                                 " response.create waiting): request dropped");
+      return;
+    }
     deferred_.push_back(Deferred{std::move(params), from_function});
     log(LogLevel::Debug, "response.create queued behind the active response");
     publish_pending();
@@ -1907,6 +2039,7 @@ void Session::Impl::push(const uint8_t *data, size_t len) {
     {
       std::lock_guard<std::mutex> sl(s.stats_mu);
       s.st.input_ms_dropped = static_cast<uint64_t>(s.dropped_samples * 1000 / s.in_rate);
+      s.st.input_samples_dropped = static_cast<uint64_t>(s.dropped_samples);
     }
     s.wake_locked();
     return;
@@ -1930,10 +2063,20 @@ Session::~Session() {
 void Session::start() {
   std::lock_guard<std::mutex> lk(impl_->mu);
   if (impl_->started && impl_->state_pub.load() != static_cast<int>(SessionState::Failed)) return;
+  if (impl_->started) {
+    // restart from Failed: what was queued while failed belongs to the failed session (the
+    // configuration is kept: update_config() commands stay)
+    size_t n = impl_->drop_cmds_locked(true);
+    if (n > 0 && impl_->pending_logs.size() < 64)
+      impl_->pending_logs.emplace_back(LogLevel::Warning,
+                                       "restart after failure: dropped " + std::to_string(n) + " stale queued command(s)");
+    if (impl_->creates_queued == 0 && impl_->deferred_pub == 0) impl_->resp_pending_pub.store(false);
+  }
   impl_->started = true;
   impl_->net_running = true;
   impl_->life.push_back(LifeOp::Start);
-  // net::context() starts the thread if needed (never waits on the network)
+  // net::context() starts the thread if needed (never waits on the network; only on a
+  // concurrent shutdown_network_thread() teardown)
   impl_->wake_locked();
 }
 
@@ -2007,9 +2150,8 @@ bool Session::create_response(const ResponseParams *params) {
   Cmd c;
   c.kind = CmdKind::CreateResponse;
   if (params) c.params = *params;
-  bool ok = impl_->enqueue(std::move(c));
-  if (ok) impl_->resp_pending_pub.store(true);
-  return ok;
+  c.counts_create = !(params && params->conversation_none);
+  return impl_->enqueue(std::move(c));
 }
 
 bool Session::cancel_response() {
@@ -2023,9 +2165,8 @@ bool Session::send_text(const std::string &text, bool create_response) {
   c.kind = CmdKind::SendText;
   c.a = text;
   c.flag = create_response;
-  bool ok = impl_->enqueue(std::move(c));
-  if (ok && create_response) impl_->resp_pending_pub.store(true);
-  return ok;
+  c.counts_create = create_response;
+  return impl_->enqueue(std::move(c));
 }
 
 bool Session::function_output(const std::string &call_id, const std::string &output_json, bool create_response) {
@@ -2034,6 +2175,7 @@ bool Session::function_output(const std::string &call_id, const std::string &out
   c.a = call_id;
   c.b = output_json;
   c.flag = create_response;
+  c.counts_create = create_response;
   return impl_->enqueue(std::move(c));
 }
 
@@ -2067,6 +2209,13 @@ int64_t Session::input_samples_pushed() const {
 }
 
 bool Session::response_pending() const { return impl_->resp_pending_pub.load(); }
+
+int64_t Session::input_unsent_bytes() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return static_cast<int64_t>(impl_->abuf.size() - impl_->aoff);
+}
+
+uint64_t Session::update_acks() const { return impl_->update_acks_pub.load(); }
 
 // ---------------------------------------------------------------------------------------------
 namespace detail {

@@ -26,6 +26,13 @@
 // * command queue: kMaxQueuedCommands; when full, the oldest non-audio command is kept and the
 //   new one is rejected (the method returns false and a warning is logged). Audio is not a
 //   command: see below.
+// * response.create requests of the default conversation not sent yet (create_response(),
+//   send_text(.., true), function_output(.., true) still in the command queue, plus those queued
+//   behind the active response): kMaxQueuedResponses; when full, the new request is rejected the
+//   same way (the method returns false, nothing of it is done, a warning is logged).
+// * after a failure (state Failed) nothing of the failed session is kept: queued commands except
+//   update_config() and queued response.create are dropped (logged), and start() begins a fresh
+//   session (no replay, no on_reconnected). Commands queued while Failed are dropped by start().
 // * pending input audio (not yet sent because the session is not ready / disconnected):
 //   EngineConfig::offline_buffer_ms; when full, the OLDEST audio is dropped and the drop is
 //   reported through on_input_dropped() with its duration (never silently).
@@ -136,7 +143,8 @@ struct SessionStats {
   uint64_t events_in = 0, events_out = 0;
   uint64_t audio_bytes_sent = 0, audio_bytes_received = 0;
   double audio_ms_sent = 0, audio_ms_received = 0;
-  uint64_t input_ms_dropped = 0;
+  uint64_t input_ms_dropped = 0;     // rounded down; use input_samples_dropped for exact arithmetic
+  uint64_t input_samples_dropped = 0;  // exact count of input samples dropped (offline buffer full)
   uint64_t responses_completed = 0, responses_cancelled = 0, responses_failed = 0, responses_incomplete = 0;
   Usage usage_total;                // summed over response.done
   std::vector<RateLimit> rate_limits;  // last rate_limits.updated
@@ -174,6 +182,7 @@ class SessionListener {
 class Session {
  public:
   static constexpr size_t kMaxQueuedCommands = 1024;
+  static constexpr size_t kMaxQueuedResponses = 64;
 
   // The listener must outlive the Session (or stop() must have returned).
   Session(EngineConfig cfg, SessionListener *listener);
@@ -211,8 +220,26 @@ class Session {
   SessionState state() const;
   // Input samples given to push_audio() so far (the caller's input stream timeline).
   int64_t input_samples_pushed() const;
-  // True while a response on the default conversation is active or queued.
+  // True while a response on the default conversation is active or queued, including a
+  // response.create requested by create_response() / send_text(.., true) /
+  // function_output(.., true) that is still in the command queue or queued behind the active
+  // response (it stays true until that response is done, or the request is dropped).
   bool response_pending() const;
+  // Bytes given to push_audio() that are neither sent to a server session nor dropped nor
+  // discarded by clear(): the engine's pending input. 0 means every pushed byte has been handed
+  // to the socket, dropped (reported) or cleared. Thread-safe, never blocks on the network.
+  int64_t input_unsent_bytes() const;
+  // Number of session.update client events that have been answered: by session.updated, or by an
+  // error event whose error.event_id is that session.update (a rejected update). Monotonic, kept
+  // across stop()/start(). A session.update still unanswered when its connection goes away
+  // (connection lost, renewal switch, stop(), failure) is counted too: it can never be answered,
+  // and the next connection is configured with the latest configuration before any queued
+  // command is sent. So update_config() can serve as an in-order barrier that cannot hang on a
+  // rejected update: read n = update_acks(), call update_config(), wait for update_acks() > n
+  // (an update still in flight from before may satisfy it earlier; while disconnected the
+  // connection's own configuration session.update, which carries the new config, answers it).
+  // An Idle or Failed session sends nothing: bound such a wait by a timeout or by state().
+  uint64_t update_acks() const;
 
   struct Impl;
 
@@ -221,6 +248,9 @@ class Session {
 };
 
 // Stops the shared network thread if no session is alive (tests, leak checkers). Optional.
+// Safe against Sessions created concurrently: their start() waits until the teardown is complete
+// (the old thread joined) and then starts a new network thread; nothing is ever posted into the
+// dying thread's context.
 void shutdown_network_thread();
 
 }  // namespace rtc

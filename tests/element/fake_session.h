@@ -28,9 +28,18 @@ class FakeSession final : public rtcgst::SessionPort {
       calls.push_back("update_config");
     }
     if (auto_ack) {  // like the server: session.update is answered with session.updated
+      acks++;
       rtc::ServerEvent ev;
       ev.type = rtc::ServerEventType::SessionUpdated;
       listener->on_server_event(ev, {});
+    } else if (reject_updates) {  // the server rejects it: an error naming the update (an ack too)
+      acks++;
+      rtc::SessionError err;
+      err.cls = rtc::ErrorClass::Warning;
+      err.code = "invalid_value";
+      err.message = "rejected";
+      err.client_event_type = "session.update";
+      listener->on_error(err);
     }
   }
   void set_engine_config(const rtc::EngineConfig &) override { record("set_engine_config"); }
@@ -70,6 +79,8 @@ class FakeSession final : public rtcgst::SessionPort {
     return (int64_t)((double)pushed.size() / bytes_per_ms * (bytes_per_ms == 48.0 ? 24 : 8));
   }
   bool response_pending() const override { return pending.load(); }
+  int64_t input_unsent_bytes() const override { return unsent.load(); }
+  uint64_t update_acks() const override { return acks.load(); }
 
   bool record(const std::string &c) {
     std::lock_guard<std::mutex> g(m);
@@ -107,6 +118,17 @@ class FakeSession final : public rtcgst::SessionPort {
     if (end_sample >= 0) ev.audio_end_ms = end_sample / 24;
     listener->on_server_event(ev, ctx);
   }
+  // Raw bytes of audio for (resp, item) (e.g. an odd number of bytes).
+  void audio_bytes(const std::string &resp, const std::string &item, size_t bytes) {
+    void *h = nullptr;
+    uint8_t *mem = listener->alloc_audio(bytes, &h);
+    if (!mem) return;
+    memset(mem, 0x11, bytes);
+    rtc::AudioDeltaInfo info;
+    info.response_id = resp;
+    info.item_id = item;
+    listener->on_audio(h, bytes, info);
+  }
   // `samples` of pcm16 audio for (resp, item); sample k of the item has value (offset + k) & 0x7fff.
   void audio(const std::string &resp, const std::string &item, int64_t samples, int64_t offset = 0) {
     void *h = nullptr;
@@ -128,6 +150,9 @@ class FakeSession final : public rtcgst::SessionPort {
   std::atomic<rtc::SessionState> st{rtc::SessionState::Ready};
   std::atomic<bool> pending{false};
   std::atomic<bool> auto_ack{true};
+  std::atomic<bool> reject_updates{false};
+  std::atomic<uint64_t> acks{0};
+  std::atomic<int64_t> unsent{0};  // what input_unsent_bytes() reports (the fake "sends" at once)
   double bytes_per_ms = 48.0;  // pcm16 24 kHz; 8.0 for G.711
 
  private:

@@ -3,6 +3,7 @@
 #include <gst/app/app.h>
 #include <gtest/gtest.h>
 #include <json-glib/json-glib.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -462,6 +463,31 @@ TEST(E2E, FullTurnFromFileNonLivePlacement) {
   EXPECT_LE(first_nonzero, end_sample + 24);
   ASSERT_NE(p.find("realtimeconv/response-done"), nullptr);
   ASSERT_NE(p.find("realtimeconv/speech-stopped"), nullptr);
+}
+
+// The doc block's file-to-file launch line as written: sinks that preroll (async=true, the
+// default) on all three pads. Every src pad gets a GAP at the start of the output, so the text
+// sinks preroll before their first transcript and the pipeline reaches PLAYING, then EOS.
+TEST(E2E, FileToFileWithPrerollingSinksReachesEos) {
+  Emulator emu({"--voice", "tone", "--pace", "burst"});
+  NEED_EMULATOR(emu);
+  std::string wav = make_wav("preroll.wav", {{0.5, false}, {1.0, true}, {1.5, false}});
+  std::string out_wav = tmpdir() + "/preroll-answer.wav", out_txt = tmpdir() + "/preroll-answer.txt";
+  Pipeline p("filesrc location=" + wav + " ! wavparse ! audioconvert ! audioresample ! realtimeconv name=c "
+             "c.src ! queue ! wavenc ! filesink location=" + out_wav +
+             " c.transcript_src ! queue ! filesink location=" + out_txt +
+             " c.input_transcript_src ! queue ! fakesink async=true");
+  configure(p, emu);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end(30000)) << "no EOS: a sink never prerolled";
+  EXPECT_TRUE(p.eos);
+  EXPECT_FALSE(p.error);
+  gst_element_set_state(p.pipe, GST_STATE_NULL);
+  GStatBuf st;
+  ASSERT_EQ(g_stat(out_wav.c_str(), &st), 0);
+  EXPECT_GE((size_t)st.st_size, (size_t)(3.0 * 48000));  // covers the input
+  ASSERT_EQ(g_stat(out_txt.c_str(), &st), 0);
+  EXPECT_GT(st.st_size, 0);
 }
 
 TEST(E2E, UnlinkedTextPads) {

@@ -4,10 +4,13 @@
 #include <gst/check/gsttestclock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <functional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "fake_session.h"
@@ -84,7 +87,7 @@ struct Fixture {
     }
   }
   // Pushes `ms` of pcm16 input (value v) starting at running time `start`.
-  void push_input(GstClockTime start, int ms, int16_t v = 0, int chunk_ms = 100) {
+  void push_input(GstClockTime start, int ms, int16_t v = 0, int chunk_ms = 100, bool discont = false) {
     for (int done = 0; done < ms; done += chunk_ms) {
       int n = 24 * std::min(chunk_ms, ms - done);
       GstBuffer *b = gst_buffer_new_allocate(NULL, (gsize)n * 2, NULL);
@@ -94,6 +97,7 @@ struct Fixture {
       gst_buffer_unmap(b, &map);
       GST_BUFFER_PTS(b) = start + (GstClockTime)done * MS;
       GST_BUFFER_DURATION(b) = (GstClockTime)std::min(chunk_ms, ms - done) * MS;
+      if (discont && done == 0) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
       ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
     }
   }
@@ -502,6 +506,15 @@ TEST(Harness, LiveGapFillPlacementPacingAndLateness) {
   EXPECT_EQ(delay, 500u);
   GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
   ASSERT_NE(w, nullptr);
+  // A real GError (gst-launch-1.0 dereferences it): STREAM/FAILED with the observed delay.
+  GError *werr = nullptr;
+  gchar *wdbg = nullptr;
+  gst_message_parse_warning(w, &werr, &wdbg);
+  ASSERT_NE(werr, nullptr);
+  EXPECT_TRUE(g_error_matches(werr, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED));
+  EXPECT_NE(std::string(werr->message).find("500 ms later"), std::string::npos) << werr->message;
+  g_error_free(werr);
+  g_free(wdbg);
   gst_message_unref(w);
   s->event(T::ResponseDone, "", "resp_1");
   f.settle();
@@ -695,7 +708,7 @@ TEST(Harness, InputHolesAndGapsAreFilledForTheSession) {
   Fixture f(true);
   FakeSession *s = f.fake();
   f.push_input(0, 500);
-  f.push_input(1000 * MS, 500);  // 500 ms hole
+  f.push_input(1000 * MS, 500, 0, 100, true);  // 500 ms hole (DISCONT)
   EXPECT_EQ(s->pushed_bytes(), 1500u * 48);
   gst_harness_push_event(f.h, gst_event_new_gap(1500 * MS, 250 * MS));
   EXPECT_EQ(s->pushed_bytes(), 1750u * 48);
@@ -772,7 +785,8 @@ TEST(Harness, FatalAuthErrorPostsNotAuthorized) {
   EXPECT_NE(std::string(gerr->message).find("401"), std::string::npos);
   g_error_free(gerr);
   gst_message_unref(m);
-  // Streaming stops with an error flow.
+  // Streaming stops with an error flow (once the notification is processed: the message first).
+  f.settle();
   GstBuffer *b = gst_buffer_new_allocate(NULL, 480, NULL);
   EXPECT_EQ(gst_harness_push(f.h, b), GST_FLOW_ERROR);
 }
@@ -864,6 +878,496 @@ TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
   pusher.join();
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Review fixes
+// ---------------------------------------------------------------------------------------------
+
+// Runs `f` on a thread; true if it finished within timeout_ms (the thread is joined either way).
+struct Bg {
+  std::thread t;
+  std::atomic<bool> done{false};
+  explicit Bg(std::function<void()> f) {
+    t = std::thread([this, f] {
+      f();
+      done = true;
+    });
+  }
+  bool wait(int timeout_ms) { return wait_until([&] { return done.load(); }, timeout_ms); }
+  ~Bg() {
+    if (t.joinable()) t.join();
+  }
+};
+
+// Every src pad gets a GAP at the start of the output as soon as it is known, before any data:
+// a sink on a text pad prerolls without waiting for the first transcript.
+TEST(Review, InitialGapOnEverySrcPad) {
+  Fixture f(false);
+  f.push_input(0, 200);
+  for (GstHarness *h : {f.h, f.ht, f.hc}) {
+    GstEvent *gap = wait_event(h, GST_EVENT_GAP, [](GstEvent *ev) {
+      GstClockTime ts, dur;
+      gst_event_parse_gap(ev, &ts, &dur);
+      return ts == 0 && dur == 0;
+    });
+    ASSERT_NE(gap, nullptr);
+    gst_event_unref(gap);
+  }
+}
+
+// The first ERROR on the bus is the element's actionable one, not upstream's "Internal data
+// stream error" caused by the GST_FLOW_ERROR it returns.
+TEST(Review, FatalErrorIsTheFirstErrorOnTheBus) {
+  for (int round = 0; round < 5; round++) {
+    GstElement *pipe = gst_pipeline_new(NULL);
+    GstElement *src = gst_element_factory_make("audiotestsrc", NULL);
+    GstElement *cf = gst_element_factory_make("capsfilter", NULL);
+    GstElement *conv = gst_element_factory_make("realtimeconv", NULL);
+    GstElement *sink = gst_element_factory_make("fakesink", NULL);
+    auto holder = install_fake(conv);
+    g_object_set(src, "samplesperbuffer", 480, NULL);
+    GstCaps *caps = gst_caps_from_string(kPcmCaps);
+    g_object_set(cf, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    g_object_set(sink, "sync", FALSE, NULL);
+    gst_bin_add_many(GST_BIN(pipe), src, cf, conv, sink, NULL);
+    ASSERT_TRUE(gst_element_link_many(src, cf, conv, sink, NULL));
+    gst_element_set_state(pipe, GST_STATE_PLAYING);
+    ASSERT_TRUE(wait_until([&] { return holder->get() != nullptr; }));
+    FakeSession *s = holder->get();
+    s->st = rtc::SessionState::Connecting;  // the (non-live) input now waits for the session
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    rtc::SessionError err;
+    err.cls = rtc::ErrorClass::Fatal;
+    err.http_status = 401;
+    err.code = "invalid_api_key";
+    err.message = "Incorrect API key provided.";
+    s->listener->on_error(err);
+    GstBus *bus = gst_element_get_bus(pipe);
+    GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(GST_MESSAGE_SRC(m), GST_OBJECT(conv));
+    GError *gerr = nullptr;
+    gst_message_parse_error(m, &gerr, NULL);
+    EXPECT_TRUE(g_error_matches(gerr, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED)) << gerr->message;
+    g_error_free(gerr);
+    gst_message_unref(m);
+    gst_object_unref(bus);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+  }
+}
+
+// A restart for a new input format keeps the output format chosen at the first start.
+TEST(Review, OutputFormatKeptOnRestart) {
+  Fixture f(true);
+  ASSERT_NE(f.fake(), nullptr);
+  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
+  gst_harness_set_sink_caps_str(f.h, "audio/x-mulaw,rate=8000,channels=1");  // downstream changes its mind
+  int before = f.holder->created;
+  gst_harness_set_src_caps_str(f.h, "audio/x-alaw,rate=8000,channels=1");
+  ASSERT_TRUE(wait_until([&] { return f.holder->created > before; }));
+  EXPECT_EQ(f.fake()->cfg.session.input_format, rtc::AudioFormat::G711_ALAW);
+  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
+}
+
+// Non-live back-pressure uses the engine's unsent bytes, bounded by drain-timeout.
+TEST(Review, NonLiveBackPressureOnUnsentBytes) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 100);
+  s->unsent = 2 * 48000;  // 2 s not sent yet
+  Bg push([&] { f.push_input(100 * MS, 100); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(push.done.load());
+  s->unsent = 48000;  // 1 s: enough room
+  EXPECT_TRUE(push.wait(2000));
+}
+
+TEST(Review, NonLiveBackPressureHasADeadline) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  s->unsent = 10 * 48000;  // never sent
+  Bg push([&] { f.push_input(0, 100); });
+  EXPECT_TRUE(push.wait(3000));
+}
+
+// EOS: "all input sent" is input_unsent_bytes() == 0, then the commit.
+TEST(Review, EosWaitsUntilTheInputIsSent) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->unsent = 100;
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(s->called("commit"));
+  s->unsent = 0;
+  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 2000));
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(eos.wait(3000));
+}
+
+// EOS: a rejected session.update is an acknowledgement too: no wait for drain-timeout, and the
+// pending input is committed.
+TEST(Review, EosDrainRejectedUpdateStillCommitsAtOnce) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 4000, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  s->reject_updates = true;
+  f.push_input(0, 1000);
+  auto t0 = std::chrono::steady_clock::now();
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 3000));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  EXPECT_TRUE(s->called("create_response:"));
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(eos.wait(3000));
+}
+
+// EOS: even when the acknowledgement never comes (timeout), the pending input is committed.
+TEST(Review, EosDrainCommitsAfterAckTimeout) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  f.push_input(0, 1000);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  EXPECT_TRUE(s->called("commit"));
+  EXPECT_TRUE(s->called("create_response:"));
+  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
+}
+
+// Non-live: the input waits for the answer of the turn until THAT response is done (not its
+// creation, not another response's done), so the next utterance cannot cancel it.
+TEST(Review, NonLiveTurnWaitEndsWithItsResponseDone) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  f.settle();
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  s->event(T::ResponseCreated, "", "resp_1");
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(push.done.load());  // created is not done
+  s->event(T::ResponseCreated, "", "resp_other");
+  s->event(T::ResponseDone, "", "resp_other");
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(push.done.load());  // another response's done
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(push.wait(2000));
+}
+
+// EOS drain: another response's done does not end the wait for the response EOS asked for.
+TEST(Review, EosDrainWaitsForTheResponseItRequested) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::ResponseCreated, "", "resp_old");  // in progress before EOS
+  f.settle();
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(wait_until([&] { return s->called("create_response:"); }, 3000));
+  s->event(T::ResponseDone, "", "resp_old");
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(eos.done.load());
+  s->event(T::ResponseCreated, "", "resp_eos");
+  s->audio("resp_eos", "item_a", 2400);
+  s->event(T::ResponseDone, "", "resp_eos");
+  ASSERT_TRUE(eos.wait(3000));
+  bool found = false;
+  auto items = collect_until_eos(f.h);
+  for (GstBuffer *b : buffers_of(items)) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m && g_strcmp0(m->response_id, "resp_eos") == 0) found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
+// The inbox is bounded: with the control thread blocked, response audio beyond 60 s is dropped,
+// counted in the stats and warned about.
+TEST(Review, InboxAudioIsBounded) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  std::atomic<bool> release{false};
+  gulong id = g_signal_connect(
+      f.e, "function-call",
+      G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
+        auto *r = static_cast<std::atomic<bool> *>(ud);
+        while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return TRUE;
+      }),
+      &release);
+  rtc::FunctionCall call;
+  call.name = "block";
+  call.call_id = "call_1";
+  s->listener->on_function_call(call);
+  s->event(T::ResponseCreated, "", "resp_1");
+  for (int i = 0; i < 62; i++) s->audio("resp_1", "item_a", 24000, (int64_t)i * 24000);  // 62 s
+  // (the call, the created, 60 s of audio and one overflow notice)
+  EXPECT_LE(gst_realtimeconv_pending_notifications(f.e), 63u);
+  release = true;
+  f.settle();
+  GstStructure *st = nullptr;
+  g_object_get(f.e, "stats", &st, NULL);
+  ASSERT_NE(st, nullptr);
+  guint64 dropped = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(st, "output-audio-dropped", &dropped));
+  EXPECT_EQ(dropped, 2 * GST_SECOND);
+  gst_structure_free(st);
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+  g_signal_handler_disconnect(f.e, id);
+}
+
+// The text queues are bounded (oldest dropped).
+TEST(Review, TextQueueIsBounded) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  for (int i = 0; i < 1100; i++)
+    s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, "w" + std::to_string(i) + " ");
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto titems = collect_until_eos(f.ht);
+  auto tb = buffers_of(titems);
+  ASSERT_EQ(tb.size(), 1000u);
+  EXPECT_EQ(text_of(tb.front()), "w100 ");  // the oldest were dropped
+}
+
+// A delta with an odd number of bytes is cut to whole frames.
+TEST(Review, OddSizedDeltaIsCutToWholeFrames) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  f.set_time(1 * GST_SECOND);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio_bytes("resp_1", "item_a", 1001);
+  f.settle();
+  GstBuffer *b = wait_buffer(f.h);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(gst_buffer_get_size(b), 1000u);
+  EXPECT_EQ(GST_BUFFER_DURATION(b), gst_util_uint64_scale_int_round(500, GST_SECOND, 24000));
+  gst_buffer_unref(b);
+}
+
+// Non-live barge-in less than half a sample after a buffer's start drops that buffer instead of
+// pushing an empty one.
+TEST(Review, BargeInNeverPushesEmptyBuffers) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 1000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 2000);
+  // The input jumps back to 1.50001 s (DISCONT): input sample 48000 is running time 1.50001 s.
+  f.push_input(1500 * MS + 10 * GST_USECOND, 1000, 0, 100, true);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 24000);  // 1 s
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 12000, 0);      // 1.0 .. 1.5 s
+  s->audio("resp_1", "item_a", 12000, 12000);  // 1.5 .. 2.0 s
+  s->event(T::ResponseDone, "", "resp_1");
+  s->event(T::SpeechStarted, "item_u2", "", 48000);  // 10 us after the second buffer's start
+  f.settle();
+  EXPECT_TRUE(s->called("truncate:item_a:500"));
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  for (GstBuffer *b : buffers_of(items)) EXPECT_GT(gst_buffer_get_size(b), 0u) << GST_BUFFER_PTS(b);
+}
+
+// Transcriptions awaited by the EOS drain are forgotten when the session reconnects.
+TEST(Review, ReconnectForgetsAwaitedTranscripts) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::InputBufferCommitted, "item_u", "", 0, 12000);
+  s->listener->on_reconnecting(1, 100, "close 1011");
+  f.settle();
+  auto t0 = std::chrono::steady_clock::now();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+}
+
+// Manual turn detection: the caption pad is held at the input position of the last commit, so
+// the caption of the committed audio keeps its timestamp.
+TEST(Review, ManualModeCaptionPadHeldAtLastCommit) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "turn-detection", 2, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 2000);
+  f.advance_to(2 * GST_SECOND);
+  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur == 1800 * MS;
+  });
+  ASSERT_NE(gap, nullptr);
+  gst_event_unref(gap);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  s->event(T::InputBufferCommitted, "item_u", "", 0, 48000);
+  s->event(T::InputTranscriptionCompleted, "item_u", "", 0, 48000, "hello");
+  f.settle();
+  GstBuffer *c = wait_buffer(f.hc);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(c), 0u);
+  EXPECT_EQ(GST_BUFFER_DURATION(c), 2 * GST_SECOND);
+  gst_buffer_unref(c);
+}
+
+// Items queued before a new segment keep the previous segment: every buffer on src has a valid
+// running time in the segment it is pushed in, and the new segment comes after them.
+TEST(Review, NewSegmentIsPushedWhenTheDataReachesIt) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  struct Seen {
+    std::mutex m;
+    GstSegment seg;
+    std::vector<std::tuple<GstClockTime, guint64, GstClockTime>> bufs;  // running time, pts, duration
+    int segments = 0;
+  } seen;
+  gst_segment_init(&seen.seg, GST_FORMAT_TIME);
+  GstPad *src = gst_element_get_static_pad(f.e, "src");
+  gst_pad_add_probe(
+      src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      [](GstPad *, GstPadProbeInfo *info, gpointer ud) -> GstPadProbeReturn {
+        auto *sn = static_cast<Seen *>(ud);
+        std::lock_guard<std::mutex> g(sn->m);
+        if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+          GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+          sn->bufs.emplace_back(gst_segment_to_running_time(&sn->seg, GST_FORMAT_TIME, GST_BUFFER_PTS(b)),
+                                GST_BUFFER_PTS(b), GST_BUFFER_DURATION(b));
+        } else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_SEGMENT) {
+          const GstSegment *sg;
+          gst_event_parse_segment(GST_PAD_PROBE_INFO_EVENT(info), &sg);
+          gst_segment_copy_into(sg, &sn->seg);
+          sn->segments++;
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      &seen, NULL);
+  gst_object_unref(src);
+  f.push_input(0, 1000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);  // 0.5 s
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 12000);  // 0.5 .. 1.0 s, held (non-live frontier at 0.5 s)
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+  // A new segment: position 10 s from running time 1 s on.
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  seg.start = 10 * GST_SECOND;
+  seg.time = 10 * GST_SECOND;
+  seg.base = 1 * GST_SECOND;
+  gst_harness_push_event(f.h, gst_event_new_segment(&seg));
+  f.push_input(10 * GST_SECOND, 1000);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  ASSERT_TRUE(has_eos(collect_until_eos(f.h)));
+  std::lock_guard<std::mutex> g(seen.m);
+  EXPECT_EQ(seen.segments, 2);
+  GstClockTime expect = 0;
+  for (auto &b : seen.bufs) {
+    const GstClockTime rt = std::get<0>(b), pts = std::get<1>(b);
+    ASSERT_NE(rt, GST_CLOCK_TIME_NONE) << "pts " << pts;
+    EXPECT_EQ(rt, expect);
+    expect = rt + std::get<2>(b);
+    if (rt >= 1 * GST_SECOND) {
+      EXPECT_GE(pts, 10 * GST_SECOND);
+    }
+  }
+  EXPECT_EQ(expect, 2 * GST_SECOND);
+}
+
+TEST(Review, CaptionLatencyInLatencyQuery) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "caption-latency", 500, NULL); });
+  GstQuery *q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(q, &live, &min, &max);
+  EXPECT_TRUE(live);
+  EXPECT_EQ(min, 10 * MS + 200 * MS + 500 * MS);
+  gst_query_unref(q);
+}
+
+// Server milliseconds without an engine position are not mapped (they restart per session).
+TEST(Review, ServerMillisecondsWithoutPositionHaveNoRunningTime) {
+  Fixture f(true);
+  f.push_input(0, 2000);
+  rtc::ServerEvent ev;
+  ev.type = T::SpeechStopped;
+  ev.item_id = "item_u";
+  ev.audio_end_ms = 1000;
+  f.fake()->listener->on_server_event(ev, {});
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/speech-stopped");
+  ASSERT_NE(m, nullptr);
+  gint64 rt = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
+  EXPECT_EQ(rt, -1);
+  gst_message_unref(m);
+}
+
+// Serialized upstream events are forwarded on src, in order with the audio.
+TEST(Review, SerializedEventsForwardedInOrder) {
+  Fixture f(false);
+  struct Seen {
+    std::mutex m;
+    GstClockTime end_before_custom = GST_CLOCK_TIME_NONE;
+    GstClockTime end = 0;
+    bool tag = false;
+  } seen;
+  GstPad *src = gst_element_get_static_pad(f.e, "src");
+  gst_pad_add_probe(
+      src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      [](GstPad *, GstPadProbeInfo *info, gpointer ud) -> GstPadProbeReturn {
+        auto *sn = static_cast<Seen *>(ud);
+        std::lock_guard<std::mutex> g(sn->m);
+        if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+          GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+          sn->end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+        } else {
+          GstEvent *e = GST_PAD_PROBE_INFO_EVENT(info);
+          if (GST_EVENT_TYPE(e) == GST_EVENT_CUSTOM_DOWNSTREAM) sn->end_before_custom = sn->end;
+          if (GST_EVENT_TYPE(e) == GST_EVENT_TAG) sn->tag = true;
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      &seen, NULL);
+  gst_object_unref(src);
+  f.push_input(0, 1000);
+  gst_harness_push_event(f.h, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+                                                   gst_structure_new_empty("test/marker")));
+  gst_harness_push_event(f.h, gst_event_new_tag(gst_tag_list_new(GST_TAG_TITLE, "t", NULL)));
+  f.push_input(1000 * MS, 1000);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  ASSERT_TRUE(has_eos(collect_until_eos(f.h)));
+  std::lock_guard<std::mutex> g(seen.m);
+  EXPECT_EQ(seen.end_before_custom, 1 * GST_SECOND);
+  EXPECT_TRUE(seen.tag);
+}
+
+TEST(Review, TlsAndEndpointErrorsAreSettings) {
+  for (const char *code : {"tls", "endpoint"}) {
+    Fixture f(true);
+    rtc::SessionError err;
+    err.cls = rtc::ErrorClass::Fatal;
+    err.code = code;
+    err.message = "x";
+    f.fake()->listener->on_error(err);
+    GstMessage *m = f.pop_message(GST_MESSAGE_ERROR);
+    ASSERT_NE(m, nullptr);
+    GError *gerr = nullptr;
+    gst_message_parse_error(m, &gerr, NULL);
+    EXPECT_TRUE(g_error_matches(gerr, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS)) << code;
+    g_error_free(gerr);
+    gst_message_unref(m);
+  }
 }
 
 int main(int argc, char **argv) {

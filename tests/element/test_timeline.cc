@@ -33,7 +33,7 @@ TEST(Timeline, HoleIsFilledWithSilence) {
   InputTimeline t;
   t.reset(24000);
   t.on_buffer(0, 12000);                                     // 0 .. 0.5 s
-  EXPECT_EQ(t.on_buffer(GST_SECOND, 12000), 12000);          // 0.5 s hole -> 12000 samples of silence
+  EXPECT_EQ(t.on_buffer(GST_SECOND, 12000, true), 12000);    // 0.5 s hole (DISCONT) -> 12000 samples of silence
   EXPECT_EQ(t.samples(), 36000);
   EXPECT_EQ(t.to_running_time(24000), GST_SECOND);           // exact after the hole
   EXPECT_EQ(t.anchors(), 1u);                                // still one piece: exact image of running time
@@ -49,11 +49,55 @@ TEST(Timeline, JitterBelowToleranceIsAbsorbedWithoutDrift) {
   EXPECT_EQ(t.to_running_time(4800), 200 * GST_MSECOND);
 }
 
+// A live source's timestamps jitter by tens of milliseconds: under 40 ms, no silence is inserted
+// and no piece is started, whichever way it goes.
+TEST(Timeline, LiveJitterUnder40msInsertsNoSilence) {
+  InputTimeline t;
+  t.reset(24000);
+  const int jitter_ms[] = {0, 25, -15, 39, -39, 10, 30, -5};
+  for (int i = 0; i < 200; i++) {
+    GstClockTime rt = (GstClockTime)i * 20 * GST_MSECOND + 100 * GST_MSECOND;
+    int j = jitter_ms[i % 8];
+    rt = j >= 0 ? rt + (GstClockTime)j * GST_MSECOND : rt - (GstClockTime)(-j) * GST_MSECOND;
+    EXPECT_EQ(t.on_buffer(rt, 480), 0) << i;
+  }
+  EXPECT_EQ(t.samples(), 200 * 480);
+  EXPECT_EQ(t.anchors(), 1u);
+  EXPECT_EQ(t.end_running_time(), 100 * GST_MSECOND + 4 * GST_SECOND);
+}
+
+// An unflagged jump is believed only once it has lasted discont_wait (1 s of input).
+TEST(Timeline, UnflaggedJumpNeedsDiscontWait) {
+  InputTimeline t;
+  t.reset(24000);
+  t.on_buffer(0, 2400);  // 0 .. 100 ms
+  // From now on the timestamps are 200 ms ahead: taken as contiguous for the first second.
+  int64_t fill = 0;
+  int i = 0;
+  for (; i < 9; i++) fill += t.on_buffer(300 * GST_MSECOND + (GstClockTime)i * 100 * GST_MSECOND, 2400);
+  EXPECT_EQ(fill, 0);
+  EXPECT_EQ(t.anchors(), 1u);
+  // ... then, after 1 s of it, the hole is filled.
+  fill = 0;
+  for (; i < 12; i++) fill += t.on_buffer(300 * GST_MSECOND + (GstClockTime)i * 100 * GST_MSECOND, 2400);
+  EXPECT_EQ(fill, 4800);
+  EXPECT_EQ(t.to_running_time(t.samples()), 300 * GST_MSECOND + 12 * 100 * GST_MSECOND);
+}
+
+TEST(Timeline, MarkDiscontTakesTheNextTimestamp) {
+  InputTimeline t;
+  t.reset(24000);
+  t.on_buffer(0, 2400);
+  t.mark_discont();
+  EXPECT_EQ(t.on_buffer(600 * GST_MSECOND, 2400), 12000);
+  EXPECT_EQ(t.on_buffer(GST_SECOND, 2400), 0);  // (only the next one)
+}
+
 TEST(Timeline, LongHoleStartsANewPieceAfterMaxFill) {
   InputTimeline t;
   t.reset(8000);
   t.on_buffer(0, 8000);  // 1 s
-  int64_t fill = t.on_buffer(61 * GST_SECOND, 8000);  // 60 s hole
+  int64_t fill = t.on_buffer(61 * GST_SECOND, 8000, true);  // 60 s hole
   EXPECT_EQ(fill, 10 * 8000);                          // at most kMaxFill of silence
   EXPECT_EQ(t.anchors(), 2u);
   EXPECT_EQ(t.to_running_time(8000 + fill), 61 * GST_SECOND);
@@ -65,7 +109,7 @@ TEST(Timeline, BackwardJumpStartsNewPieceAndKeepsAudio) {
   InputTimeline t;
   t.reset(24000);
   t.on_buffer(10 * GST_SECOND, 24000);
-  EXPECT_EQ(t.on_buffer(0, 24000), 0);  // e.g. running time restarted after a flush
+  EXPECT_EQ(t.on_buffer(0, 24000, true), 0);  // e.g. running time restarted after a flush
   EXPECT_EQ(t.samples(), 48000);
   EXPECT_EQ(t.to_running_time(12000), 10 * GST_SECOND + GST_SECOND / 2);
   EXPECT_EQ(t.to_running_time(36000), GST_SECOND / 2);
@@ -103,7 +147,7 @@ TEST(Timeline, EmptyAndBeforeFirstSample) {
 TEST(Timeline, AnchorsAreBounded) {
   InputTimeline t;
   t.reset(8000);
-  for (int i = 0; i < 10000; i++) t.on_buffer((GstClockTime)(10000 - i) * GST_SECOND, 80);
+  for (int i = 0; i < 10000; i++) t.on_buffer((GstClockTime)(10000 - i) * GST_SECOND, 80, true);
   EXPECT_LE(t.anchors(), InputTimeline::kMaxAnchors);
   EXPECT_EQ(t.to_running_time(t.samples() - 80), GST_SECOND);
 }

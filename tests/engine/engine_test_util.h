@@ -310,9 +310,18 @@ class Recorder : public rtc::SessionListener {
   }
   void on_log(rtc::LogLevel lvl, const std::string &msg) override {
     check_alive();
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      logs.push_back(msg);
+      if (g_getenv("RTC_TEST_VERBOSE")) fprintf(stderr, "[engine %d] %s\n", static_cast<int>(lvl), msg.c_str());
+    }
+    if (log_hook) log_hook(msg);
+  }
+  bool has_log(const std::string &needle) {
     std::lock_guard<std::mutex> lk(mu);
-    logs.push_back(msg);
-    if (g_getenv("RTC_TEST_VERBOSE")) fprintf(stderr, "[engine %d] %s\n", static_cast<int>(lvl), msg.c_str());
+    for (auto &l : logs)
+      if (l.find(needle) != std::string::npos) return true;
+    return false;
   }
 
   // Wait (bounded) until pred() holds; pred runs under the recorder lock.
@@ -371,6 +380,7 @@ class Recorder : public rtc::SessionListener {
   std::function<void(const rtc::ServerEvent &)> event_hook;
   std::function<void(const rtc::FunctionCall &)> call_hook;
   std::function<void(const rtc::AudioDeltaInfo &)> audio_hook;
+  std::function<void(const std::string &)> log_hook;  // network thread, outside the lock
 };
 
 // pcm16 24 kHz mono: a tone burst (speech for the emulator's energy VAD) or silence.

@@ -791,6 +791,8 @@ TEST_F(EngineTest, InputBufferedDuringDisconnectIsAccountedExactly) {
     std::lock_guard<std::mutex> lk(rec.mu);
     EXPECT_TRUE(rec.reconnected.empty()) << "reconnected too early for this test";
   }
+  // pending input while disconnected: exactly the 1 s the offline buffer keeps
+  EXPECT_EQ(s->input_unsent_bytes(), 48000);
   ASSERT_TRUE(rec.wait_until([&] { return !rec.reconnected.empty(); }, 20s));
   ASSERT_TRUE(wait_stats([&](const rtc::SessionStats &st) { return st.audio_bytes_sent >= 48000; }));
   // after the reconnect: the end of the turn, so VAD ends it
@@ -817,6 +819,8 @@ TEST_F(EngineTest, InputBufferedDuringDisconnectIsAccountedExactly) {
   }
   EXPECT_EQ(dropped, static_cast<int64_t>(audio.size() / 2) - 24000);  // kept exactly 1 s
   EXPECT_EQ(s->stats().input_ms_dropped, static_cast<uint64_t>(dropped / 24));
+  EXPECT_EQ(s->stats().input_samples_dropped, static_cast<uint64_t>(dropped));  // exact, not rounded
+  EXPECT_EQ(s->input_unsent_bytes(), 0);
   // exact accounting: pushed == dropped + appended to the new session
   EmulatorLog log = emu.log();
   auto per = appended_bytes(log);
@@ -949,6 +953,302 @@ TEST_F(EngineTest, FiftySessionsShareTheNetworkThread) {
   for (auto &r : recs) r->mark_stopped();
   ss.clear();
   for (auto &r : recs) EXPECT_EQ(r->callbacks_after_stop.load(), 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// Review fixes
+
+// Polls a condition of the session (not of the recorder) with a deadline.
+template <class F>
+bool poll_until(F f, std::chrono::milliseconds t = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return f();
+}
+
+TEST_F(EngineTest, InputUnsentBytesTracksPendingInput) {
+  START_EMU();
+  make_session(engine_config(emu.url, rtc::DialectChoice::GA));
+  std::vector<uint8_t> audio;
+  append_silence(audio, 100);  // 4800 bytes
+  s->push_audio(audio.data(), audio.size());
+  EXPECT_EQ(s->input_unsent_bytes(), 4800);  // before start(): all pending
+  s->start();
+  ASSERT_TRUE(wait_ready());
+  s->flush_audio();
+  ASSERT_TRUE(poll_until([&] { return s->input_unsent_bytes() == 0; }));
+  EXPECT_EQ(s->stats().audio_bytes_sent, 4800u);
+  // less than one chunk (40 ms = 1920 bytes) stays pending until a flush / commit / clear
+  std::vector<uint8_t> small(1000, 0);
+  s->push_audio(small.data(), small.size());
+  EXPECT_EQ(s->input_unsent_bytes(), 1000);
+  settle(200ms);
+  EXPECT_EQ(s->input_unsent_bytes(), 1000);
+  ASSERT_TRUE(s->clear());  // discarded, never sent
+  ASSERT_TRUE(poll_until([&] { return s->input_unsent_bytes() == 0; }));
+  ASSERT_TRUE(wait_count(ServerEventType::InputBufferCleared, 1));
+  EXPECT_EQ(s->stats().audio_bytes_sent, 4800u);
+  EXPECT_EQ(s->input_samples_pushed(), (4800 + 1000) / 2);
+}
+
+TEST_F(EngineTest, UpdateAcksCountUpdatedAndRejectedUpdates) {
+  START_EMU();
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
+  make_session(cfg);
+  EXPECT_EQ(s->update_acks(), 0u);
+  s->start();
+  ASSERT_TRUE(wait_ready());
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 1; }));  // the configuration session.update
+  rtc::SessionConfig sc = cfg.session;
+  sc.instructions = "Be brief.";
+  s->update_config(sc);
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 2; }));
+  EXPECT_EQ(rec.count_locked(ServerEventType::SessionUpdated), 2u);
+  // a session.update the server rejects (error.event_id = its event_id) is answered too: the
+  // barrier does not hang
+  sc.extra_json = R"({"no_such_parameter": 1})";
+  s->update_config(sc);
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 3; }));
+  EXPECT_EQ(rec.count_locked(ServerEventType::SessionUpdated), 2u);
+  {
+    std::lock_guard<std::mutex> lk(rec.mu);
+    ASSERT_FALSE(rec.errors.empty());
+    EXPECT_EQ(rec.errors.back().client_event_type, "session.update");
+  }
+  EXPECT_EQ(s->state(), SessionState::Ready);
+  settle();
+  EXPECT_EQ(s->update_acks(), 3u);
+}
+
+TEST_F(EngineTest, UpdateAcksCountUpdatesLostWithTheConnection) {
+  // the first connection dies right after session.created: its session.update is never answered
+  START_EMU({"--fault-close-after", "1", "--fault-close-code", "1011", "--fault-connections", "1"});
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
+  make_session(cfg);
+  s->start();
+  ASSERT_TRUE(wait_ready(30s));
+  // the lost one and the second connection's configuration update
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 2; }));
+  EXPECT_EQ(emu.log().find("in", "session.update").size(), 2u);
+  rtc::SessionConfig sc = cfg.session;
+  sc.instructions = "Be brief.";
+  s->update_config(sc);
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 3; }));
+}
+
+// A response.create still in the command queue keeps response_pending() true, even when another
+// response finishes meanwhile (EOS-like: the owner waits for !response_pending()).
+TEST_F(EngineTest, ResponsePendingCoversQueuedCreate) {
+  start_emu({}, false);  // paced
+  make_session(engine_config(emu.url, rtc::DialectChoice::GA));
+  std::atomic<bool> armed{false}, second_done{false};
+  std::atomic<int> false_while_queued{0}, create_rejected{0};
+  std::atomic<int> dones{0};
+  auto check = [&] {
+    if (armed.load() && !second_done.load() && !s->response_pending()) false_while_queued++;
+  };
+  rec.event_hook = [&](const rtc::ServerEvent &ev) {
+    if (ev.type == ServerEventType::ResponseDone) {
+      int n = ++dones;
+      if (n == 1) {
+        // on the network thread, before the engine handled this response.done: the command is
+        // queued and runs after this callback
+        if (!s->create_response()) create_rejected++;
+        armed = true;
+        check();
+        return;
+      }
+      if (n == 2) second_done = true;
+    }
+    check();
+  };
+  rec.log_hook = [&](const std::string &) { check(); };
+  s->start();
+  ASSERT_TRUE(wait_ready());
+  ASSERT_TRUE(s->send_text("Hello"));
+  EXPECT_TRUE(s->response_pending());
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 2, 60s));
+  ASSERT_TRUE(poll_until([&] { return !s->response_pending(); }));
+  settle();
+  rec.event_hook = nullptr;
+  rec.log_hook = nullptr;
+  EXPECT_EQ(create_rejected.load(), 0);
+  EXPECT_EQ(false_while_queued.load(), 0) << "response_pending() was false while a response.create was queued";
+  EXPECT_EQ(rec.events_of(ServerEventType::ResponseCreated).size(), 2u);
+}
+
+TEST_F(EngineTest, QueuedResponseCreatesAreBounded) {
+  start_emu({}, false);  // paced: the first response stays active
+  make_session(engine_config(emu.url, rtc::DialectChoice::GA));
+  std::atomic<int> accepted{0}, rejected{0};
+  std::atomic<bool> fired{false};
+  rec.event_hook = [&](const rtc::ServerEvent &ev) {
+    // on the network thread: nothing of these runs before the callback returns
+    if (ev.type == ServerEventType::ResponseCreated && !fired.exchange(true)) {
+      for (int i = 0; i < 100; i++) (s->create_response() ? accepted : rejected)++;
+    }
+  };
+  s->start();
+  ASSERT_TRUE(wait_ready());
+  ASSERT_TRUE(s->send_text("Tell me a long story please"));
+  ASSERT_TRUE(poll_until([&] { return fired.load(); }));
+  settle(100ms, 1s);
+  rec.event_hook = nullptr;
+  EXPECT_EQ(accepted.load(), static_cast<int>(rtc::Session::kMaxQueuedResponses));
+  EXPECT_EQ(rejected.load(), 100 - static_cast<int>(rtc::Session::kMaxQueuedResponses));
+  EXPECT_TRUE(rec.has_log("response queue full"));
+  // now all of them wait behind the active response (deferred): still full
+  EXPECT_FALSE(s->create_response());
+  EXPECT_FALSE(s->send_text("more", true));
+  EXPECT_TRUE(s->send_text("no response wanted", false));  // not a response request
+  EXPECT_TRUE(s->response_pending());
+  // cancel drops the queued ones: room again
+  ASSERT_TRUE(s->cancel_response());
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 1, 30s));
+  ASSERT_TRUE(s->create_response());
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 2, 60s));
+  EmulatorLog log = emu.log();
+  EXPECT_EQ(log.find("in", "response.create").size(), 2u);
+}
+
+// Connections that die during the replay (before the server echoed the replayed items) must
+// not lose the context: the next connection replays it again.
+class ReplayFaultTest : public EngineTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ReplayFaultTest, ReplayedContextSurvivesFaultsDuringReplay) {
+  START_EMU();  // the first server: builds the context
+  Emulator emu2;  // the second: its first two connections die after N events
+  {
+    std::string err;
+    std::string n = std::to_string(GetParam());
+    ASSERT_TRUE(emu2.start({"--voice", "tone", "--pace", "burst", "--fault-close-after", n.c_str(), "--fault-close-code",
+                            "1011", "--fault-connections", "2"},
+                           &err))
+        << err;
+  }
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
+  make_session(cfg);
+  s->start();
+  ASSERT_TRUE(s->send_text("Hello"));
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 1, 30s));
+  std::string assistant_text = rec.events_of(ServerEventType::AudioTranscriptDone).at(0).ev.text;
+  ASSERT_FALSE(assistant_text.empty());
+  settle();
+  // from the next connect on: the second server; then the first one goes away
+  rtc::EngineConfig cfg2 = engine_config(emu2.url, rtc::DialectChoice::GA);
+  s->set_engine_config(cfg2);
+  emu.stop();
+  EmulatorLog log;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::vector<std::string> sessions;
+  while (std::chrono::steady_clock::now() < deadline) {
+    log.load(emu2.log_path);
+    sessions = log.sessions();
+    if (sessions.size() >= 3 && s->state() == SessionState::Ready) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(sessions.size(), 3u) << "expected two faulted connections and a third one";
+  ASSERT_EQ(s->state(), SessionState::Ready);
+  settle();
+  log.load(emu2.log_path);
+  // every connection of the second server got the whole context, in order
+  for (size_t k = 0; k < 3; k++) {
+    std::vector<const LogEntry *> in;
+    for (auto &e : log.entries)
+      if (e.session == sessions[k] && e.dir == "in" && e.type == "conversation.item.create") in.push_back(&e);
+    ASSERT_EQ(in.size(), 2u) << "connection " << k + 1 << " of the second server";
+    EXPECT_EQ(item_role_of(in[0]->node), "user");
+    EXPECT_EQ(item_text_of(in[0]->node), "Hello");
+    EXPECT_EQ(item_role_of(in[1]->node), "assistant");
+    EXPECT_EQ(item_text_of(in[1]->node), assistant_text);
+  }
+  {
+    std::lock_guard<std::mutex> lk(rec.mu);
+    ASSERT_FALSE(rec.reconnected.empty());
+    EXPECT_EQ(rec.reconnected.back().first, 2);
+  }
+  // and the context is still complete for a later reconnect (the echoes were tracked)
+  s->stop();
+  rec.mark_stopped();
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, ReplayFaultTest, ::testing::Values(1, 3),
+                         [](const ::testing::TestParamInfo<int> &i) { return "close_after_" + std::to_string(i.param); });
+
+TEST_F(EngineTest, RestartAfterFailedStartsFresh) {
+  // the first three connections die right after session.created: never Ready, 2 retries, Failed
+  START_EMU({"--fault-close-after", "1", "--fault-close-code", "1011", "--fault-connections", "3"});
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
+  cfg.reconnect_attempts = 2;
+  cfg.reconnect_base_ms = 50;
+  make_session(cfg);
+  s->start();
+  ASSERT_TRUE(s->create_response());  // queued for Ready, which never comes
+  ASSERT_TRUE(rec.wait_until([&] { return rec.has_state(SessionState::Failed); }, 30s));
+  ASSERT_TRUE(poll_until([&] { return !s->response_pending(); }, 5s)) << "stale create_response() after the failure";
+  ASSERT_TRUE(s->send_text("stale message"));  // queued while Failed: belongs to the failed session
+  EXPECT_TRUE(s->response_pending());
+  s->start();
+  EXPECT_FALSE(s->response_pending());
+  ASSERT_TRUE(rec.wait_until([&] { return rec.has_state(SessionState::Ready); }, 30s));
+  settle();
+  {
+    std::lock_guard<std::mutex> lk(rec.mu);
+    EXPECT_TRUE(rec.reconnected.empty()) << "a restart is not a reconnect";
+  }
+  EXPECT_EQ(s->stats().reconnects, 0u);
+  EXPECT_FALSE(s->response_pending());
+  EXPECT_TRUE(rec.has_log("dropped 1 stale queued command"));
+  EmulatorLog log = emu.log();
+  auto sessions = log.sessions();
+  ASSERT_EQ(sessions.size(), 4u);
+  for (auto &e : log.entries) {
+    if (e.dir != "in") continue;
+    EXPECT_NE(e.type, "response.create") << "stale response.create sent";
+    EXPECT_NE(e.type, "conversation.item.create") << "stale item sent: " << e.json;
+  }
+  // the fresh session works
+  ASSERT_TRUE(s->send_text("fresh"));
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 1, 30s));
+}
+
+// shutdown_network_thread() racing with sessions being created / started / stopped must never
+// post into a dying network thread (stop() would then wait forever).
+TEST(EngineNetThread, ShutdownRacesSessionCreation) {
+  std::atomic<bool> done{false};
+  std::thread shutter([&] {
+    while (!done.load()) {
+      rtc::shutdown_network_thread();
+      std::this_thread::yield();
+    }
+  });
+  std::atomic<int> iterations{0};
+  std::thread worker([&] {
+    Recorder r;
+    // nothing listens there: connect fails fast, the session goes to Reconnecting
+    rtc::EngineConfig cfg = engine_config("ws://127.0.0.1:9", rtc::DialectChoice::GA);
+    for (int i = 0; i < 400; i++) {
+      rtc::Session sess(cfg, &r);
+      sess.start();
+      if (i % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      sess.stop();
+      iterations++;
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (iterations.load() < 400 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  if (iterations.load() < 400) {
+    fprintf(stderr, "ShutdownRacesSessionCreation: stop() hangs after %d iterations\n", iterations.load());
+    fflush(stderr);
+    _exit(1);  // a hung stop() cannot be recovered
+  }
+  worker.join();
+  done = true;
+  shutter.join();
+  rtc::shutdown_network_thread();
 }
 
 }  // namespace
