@@ -80,8 +80,17 @@
  * detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
  * sends more input, so the server does not interrupt the answer with the next utterance: the wait
  * ends with the `response.done` of the response created for that turn (not with another
- * response's events), a failure or reconnection, or the timeout. Input is also held while more
- * than 1 s of it has not left the engine yet (at most drain-timeout per buffer).
+ * response's events), a failure or reconnection, or the timeout. When that response completes
+ * with function calls and at least one of them is handled (a `function-call` handler returned
+ * %TRUE, the static result from #GstRealtimeConv:tools was sent, or `function-output` was emitted
+ * for it while it was being handed out), the answer is still to come: the wait continues and
+ * follows the next response created (the one requested after the function output), again until
+ * its `response.done` (or failure, reconnection); it gets a fresh drain-timeout, counted from the
+ * moment the calls were handed to the application, so a slow tool does not eat the answer's
+ * budget (chained calls repeat this; each step is bounded). That answer is placed at the end of
+ * the turn like the first response. When no call is handled, the wait ends with the response as
+ * before. Input is also held while more than 1 s of it has not left the engine yet (at most
+ * drain-timeout per buffer).
  *
  * Output queue policy: the engine's network thread never blocks. Everything it delivers goes to
  * an inbox that a control thread turns into timed items in one output queue. The inbox is bounded:
@@ -134,7 +143,9 @@
  * and may emit `function-output` directly or later from any thread; it returns %TRUE when it
  * handles the call. When no handler returns %TRUE the element answers with the static result of
  * that tool if #GstRealtimeConv:tools gives one (non-standard member "result", removed before the
- * tools are sent); otherwise nothing is sent and a warning says so.
+ * tools are sent); otherwise nothing is sent and a warning says so (unless the handler emitted
+ * `function-output` for that call id without returning %TRUE). In non-live mode a handled call
+ * keeps the input waiting for the answer that follows it (see Timing).
  *
  * ## Messages (element messages, structure names)
  *
@@ -144,7 +155,8 @@
  * * `realtimeconv/input-transcript`: item-id, text, final, running-time, duration.
  * * `realtimeconv/transcript`: response-id, item-id, text, final.
  * * `realtimeconv/response-done`: response-id, status, reason, total-tokens, input-tokens,
- *   output-tokens, time-to-first-audio (ns, -1 when none).
+ *   output-tokens, time-to-first-audio (ns: this response's own, from the end of speech or the
+ *   response request to its first audio; -1 when it had no audio, e.g. a function call only).
  * * `realtimeconv/function-call`: response-id, item-id, call-id, name, arguments.
  * * `realtimeconv/rate-limits`: for each limit NAME: NAME-limit, NAME-remaining, NAME-reset-seconds.
  * * `realtimeconv/truncated`: response-id, item-id, audio-end-ms, running-time.
@@ -560,10 +572,21 @@ struct RtcPriv {
   // turns / drain: the turn the input (non-live) or the EOS drain waits for. A turn is answered
   // by the first response created after it started waiting; the wait ends with THAT response's
   // response.done (or failure / reconnection / deadline), never with another response's events.
+  // A response that is done with completed function calls does not end the wait by itself:
+  // while the control thread hands its calls to the application, `awaiting_calls` holds the call
+  // ids not decided yet (awaiting_resp_id is still that response); once they are all decided, the
+  // wait follows the response that answers them (awaiting_resp_id cleared: bound to the next
+  // response created) if at least one was handled, otherwise it ends.
   bool awaiting_turn = false;
   gint64 awaiting_deadline = 0;
   uint64_t turn_serial = 0;
   std::string awaiting_resp_id;  // empty until the turn's response is created
+  std::set<std::string> awaiting_calls;  // function calls of the awaited response still undecided
+  bool awaiting_calls_handled = false;   // one of them was handled (signal, static result, function-output)
+  // function-output emitted for a call that is being handed to the application (fc_dispatching)
+  // or that is still undecided (awaiting_calls): counts as handled even if no handler returned TRUE.
+  std::string fc_dispatching;
+  std::set<std::string> answered_calls;
   std::set<std::string> active_responses;
   GstClockTime last_turn_end_rt = GST_CLOCK_TIME_NONE;
 
@@ -1373,6 +1396,8 @@ static void begin_turn_wait_locked(RtcPriv *p, gint64 deadline) {
   p->awaiting_turn = true;
   p->awaiting_deadline = deadline;
   p->awaiting_resp_id.clear();
+  p->awaiting_calls.clear();
+  p->awaiting_calls_handled = false;
   p->turn_serial++;
   p->drain_cond.notify_all();
 }
@@ -1380,6 +1405,56 @@ static void begin_turn_wait_locked(RtcPriv *p, gint64 deadline) {
 static void end_turn_wait_locked(RtcPriv *p) {
   p->awaiting_turn = false;
   p->awaiting_resp_id.clear();
+  p->awaiting_calls.clear();
+  p->awaiting_calls_handled = false;
+  p->drain_cond.notify_all();
+}
+
+// The awaited response `ri` is done: the wait ends, unless it completed with function calls that
+// the application may answer (the engine delivers them right after this event, see
+// handle_function_call): then it waits for their decision.
+static void awaited_response_done_locked(GstRealtimeConv *self, const rtc::ResponseInfo &ri) {
+  RtcPriv *p = self->priv;
+  std::set<std::string> calls;
+  if (ri.status == "completed")  // the engine never delivers calls of other responses (§10.6)
+    for (const rtc::ItemInfo &o : ri.output)
+      if (o.type == "function_call" && !o.call_id.empty() && (o.status.empty() || o.status == "completed"))
+        calls.insert(o.call_id);
+  if (calls.empty()) {
+    end_turn_wait_locked(p);
+    return;
+  }
+  GST_DEBUG_OBJECT(self, "turn %" G_GUINT64_FORMAT ": %s is done with %u function call(s): waiting for them",
+                   p->turn_serial, p->awaiting_resp_id.c_str(), (guint)calls.size());
+  p->awaiting_calls = std::move(calls);
+  p->awaiting_calls_handled = false;
+  p->drain_cond.notify_all();
+}
+
+// A function call of the awaited response was handed to the application (`handled`: a handler
+// returned TRUE, a static result was sent, or function-output was emitted for it). When the last
+// one is decided, the wait follows the response that answers them (with a fresh drain-timeout
+// from now) if any was handled, and ends otherwise.
+static void turn_call_decided_locked(GstRealtimeConv *self, const std::string &call_id, bool handled) {
+  RtcPriv *p = self->priv;
+  if (!p->awaiting_turn || p->awaiting_calls.erase(call_id) == 0) return;
+  if (handled) p->awaiting_calls_handled = true;
+  if (!p->awaiting_calls.empty()) return;
+  if (!p->awaiting_calls_handled) {
+    GST_DEBUG_OBJECT(self, "turn %" G_GUINT64_FORMAT ": function calls not answered, the wait ends", p->turn_serial);
+    end_turn_wait_locked(p);
+    return;
+  }
+  gint64 timeout_ms;
+  {
+    std::lock_guard<std::mutex> g(p->props_mutex);
+    timeout_ms = p->settings.drain_timeout_ms;
+  }
+  GST_DEBUG_OBJECT(self, "turn %" G_GUINT64_FORMAT ": function calls answered, waiting for the follow-up response",
+                   p->turn_serial);
+  p->awaiting_resp_id.clear();  // bound to the next response created
+  p->awaiting_calls_handled = false;
+  p->awaiting_deadline = g_get_monotonic_time() + timeout_ms * 1000;
   p->drain_cond.notify_all();
 }
 
@@ -1685,14 +1760,12 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Response *r = response_for_locked(p, id);
       r->done = true;
       p->active_responses.erase(id);
-      if (p->awaiting_turn && p->awaiting_resp_id == id) end_turn_wait_locked(p);
+      if (p->awaiting_turn && p->awaiting_resp_id == id && p->awaiting_calls.empty())
+        awaited_response_done_locked(self, ri);
       p->drain_cond.notify_all();
-      std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
-      gint64 ttfa = -1;
-      if (sess) {
-        rtc::SessionStats st = sess->stats();
-        if (st.ttfa.last_us >= 0) ttfa = st.ttfa.last_us * 1000;
-      }
+      // This response's own time to first audio (not the engine's last one: a response without
+      // audio, e.g. a function call, has none).
+      const gint64 ttfa = m.ctx.ttfa_us >= 0 ? (gint64)m.ctx.ttfa_us * 1000 : -1;
       d.msgs.push_back(elem_msg(
           self, gst_structure_new("realtimeconv/response-done", "response-id", G_TYPE_STRING, id.c_str(), "status",
                                   G_TYPE_STRING, ri.status.c_str(), "reason", G_TYPE_STRING, ri.reason.c_str(),
@@ -1804,25 +1877,41 @@ static void handle_function_call(GstRealtimeConv *self, const rtc::FunctionCall 
                                        call.response_id.c_str(), "item-id", G_TYPE_STRING, call.item_id.c_str(),
                                        "call-id", G_TYPE_STRING, call.call_id.c_str(), "name", G_TYPE_STRING,
                                        call.name.c_str(), "arguments", G_TYPE_STRING, call.arguments.c_str(), NULL)));
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    p->fc_dispatching = call.call_id;
+  }
   gboolean handled = FALSE;
   g_signal_emit(self, signals[SIGNAL_FUNCTION_CALL], 0, call.name.c_str(), call.call_id.c_str(),
                 call.arguments.c_str(), &handled);
-  if (handled) return;
-  std::string result;
-  bool have = false;
   {
-    std::lock_guard<std::mutex> g(p->props_mutex);
-    auto it = p->tool_results.find(call.name);
-    if (it != p->tool_results.end()) {
-      result = it->second;
-      have = true;
+    std::lock_guard<std::mutex> g(p->lock);
+    p->fc_dispatching.clear();
+    // A handler (or another thread) may have emitted function-output without returning TRUE.
+    if (p->answered_calls.erase(call.call_id)) handled = TRUE;
+  }
+  if (!handled) {
+    std::string result;
+    bool have = false;
+    {
+      std::lock_guard<std::mutex> g(p->props_mutex);
+      auto it = p->tool_results.find(call.name);
+      if (it != p->tool_results.end()) {
+        result = it->second;
+        have = true;
+      }
+    }
+    if (have) {
+      GST_INFO_OBJECT(self, "answering function call %s with the static result from tools", call.name.c_str());
+      if (auto sess = get_session(p)) sess->function_output(call.call_id, result, true);
+      handled = TRUE;
     }
   }
-  if (have) {
-    GST_INFO_OBJECT(self, "answering function call %s with the static result from tools", call.name.c_str());
-    if (auto sess = get_session(p)) sess->function_output(call.call_id, result, true);
-    return;
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    turn_call_decided_locked(self, call.call_id, handled);
   }
+  if (handled) return;
   GST_ELEMENT_WARNING(self, LIBRARY, FAILED,
                       ("Function call \"%s\" (call id %s) was not answered: connect to the function-call signal, "
                        "return TRUE and emit function-output.",
@@ -3222,7 +3311,17 @@ static void action_function_output(GstRealtimeConv *self, const gchar *call_id, 
   }
   auto sess = session_for_action(self, "function-output");
   if (!sess) return;
-  mark_turn_end(self);
+  bool follow_up;
+  {
+    RtcPriv *p = self->priv;
+    std::lock_guard<std::mutex> g(p->lock);
+    if ((p->fc_dispatching == call_id || p->awaiting_calls.count(call_id)) && p->answered_calls.size() < 64)
+      p->answered_calls.insert(call_id);
+    // The answer to a call of the turn being waited for belongs to that turn: it stays anchored
+    // where the user stopped speaking (non-live), not where the input is now.
+    follow_up = p->awaiting_turn;
+  }
+  if (!follow_up) mark_turn_end(self);
   sess->function_output(call_id, output ? output : "", true);
 }
 

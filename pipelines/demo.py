@@ -6,7 +6,7 @@ Runs one spoken conversation (a WAV with one or more questions) through realtime
   conversation.wav  the input and the reply mixed with audiomixer;
   captions.vtt      the transcription of the input speech (input_transcript_src -> webvttenc);
   transcript.txt    both sides with their times (from the element messages and transcript_src);
-then prints a summary (turns, durations, time to first audio, token usage, files).
+then prints a summary (turns, durations, time to first audio of each reply, token usage, files).
 
 The weather tool is answered by a local Python function through the function-call signal
 (embed.py's ConversationMonitor), as an application embedding GStreamer would do it.
@@ -52,44 +52,45 @@ def wav_seconds(path: str) -> float:
 def build_pipeline(args: argparse.Namespace) -> Gst.Pipeline:
     out = args.outdir
     if args.pace == "live":
-        # Timing. Two questions in one file meet a conversation that happens in real time. Read
-        # as a file (not live, --pace file), the input reaches the server much faster than real
-        # time; realtimeconv holds the input back after each detected end of turn until the
-        # answer starts, but the first answer here comes in two responses (the function call,
-        # then the reply after function-output), and the second question could reach the server
-        # while the reply is being generated: the server would take it as the user interrupting
-        # (barge-in) and cancel the reply. So the file is played as a live source, as a
-        # microphone would deliver it: a silent live audiotestsrc (20 ms buffers, as long as the
-        # file) paces an audiomixer that mixes the file in. realtimeconv then works in live mode:
-        # each reply is stamped with the running time at which it arrived (just after the
-        # question, on the same running time as the input), and silence-fill=always fills the
-        # gaps with silence instead of GAP events, because wavenc ignores GAP events and
-        # reply.wav must line up with the input.
+        # --pace live: the file is played as a live source, as a microphone would deliver it (a
+        # silent live audiotestsrc, 20 ms buffers as long as the file, paces an audiomixer that
+        # mixes the file in). realtimeconv then works in live mode: each reply is stamped with the
+        # running time at which it arrived, and silence-fill=always writes silence instead of GAP
+        # events between the replies, because wavenc ignores GAP events and reply.wav must still
+        # line up with the input. The timing then depends on the machine keeping up in real time.
         with wave.open(args.input, "rb") as w:
             frames = w.getnframes() * 24000 // w.getframerate()
         source = (f'filesrc location="{args.input}" ! wavparse ! audioconvert ! audioresample ! {PCM24K} ! live. '
                   f"audiotestsrc is-live=true wave=silence samplesperbuffer=480 num-buffers={frames // 480 + 1} ! "
                   f"{PCM24K} ! audiomixer name=live ! {PCM24K} ! ")
     else:
+        # --pace file (default): the file is read as a file (not live), as fast as the session
+        # takes it. realtimeconv places each reply on the input timeline where the question ended
+        # (or right after the previous reply) and, with silence-fill=auto, fills the rest with
+        # silence, so reply.wav lines up with the input sample for sample and the captions carry
+        # the server's own speech positions, whatever the machine's load. After each end of turn
+        # the element holds the input until the turn's answer is done, including an answer that
+        # follows a function call (the function call's response, then the reply requested with
+        # function-output), so the next question cannot interrupt it.
         source = f'filesrc location="{args.input}" ! wavparse ! audioconvert ! audioresample ! {PCM24K} ! '
-    # async=false on the sinks: they do not wait for a preroll buffer. The text pads are sparse
-    # (nothing until the first utterance ended), and in a live pipeline nothing should wait for them.
+    # No async=false on the sinks: realtimeconv starts every src pad with a GAP event, so the sinks
+    # of the sparse text pads preroll before the first transcript.
     desc = (
         f"{source} tee name=input "
         "input. ! queue ! realtimeconv name=conv "
         # the reply: 24 kHz pcm16 (this caps filter also chooses the session's output format)
         f"conv.src ! {PCM24K} ! tee name=reply "
-        f'reply. ! queue ! wavenc ! filesink async=false location="{out}/reply.wav" '
+        f'reply. ! queue ! wavenc ! filesink location="{out}/reply.wav" '
         # input + reply mixed. The input branch queue is unbounded: the reply of a turn exists only
         # once the server has heard the end of that turn, so the mixer must be able to wait for it.
         f"input. ! queue {UNBOUNDED} ! mix.sink_0 "
         f"reply. ! queue {UNBOUNDED} ! mix.sink_1 "
-        f'audiomixer name=mix ! audioconvert ! wavenc ! filesink async=false location="{out}/conversation.wav" '
+        f'audiomixer name=mix ! audioconvert ! wavenc ! filesink location="{out}/conversation.wav" '
         # the assistant transcript, timed to its audio, read by the application (pulled from the
         # main loop, so that no Python code runs in the streaming threads)
-        "conv.transcript_src ! queue ! appsink name=assistant sync=false async=false max-buffers=0 drop=false "
+        "conv.transcript_src ! queue ! appsink name=assistant sync=false max-buffers=0 drop=false "
         # captions of the input speech
-        f'conv.input_transcript_src ! queue ! webvttenc ! filesink async=false location="{out}/captions.vtt"'
+        f'conv.input_transcript_src ! queue ! webvttenc ! filesink location="{out}/captions.vtt"'
     )
     pipeline = Gst.parse_launch(desc)
     if args.pace == "live":
@@ -127,8 +128,9 @@ def main() -> int:
     ap.add_argument("outdir")
     ap.add_argument("--endpoint", default="", help="Realtime endpoint ('' = from the environment)")
     ap.add_argument("--backend", default="", help="description of the backend for the summary")
-    ap.add_argument("--pace", choices=["live", "file"], default="live",
-                    help="feed the input as a live source (default) or as a file (see build_pipeline)")
+    ap.add_argument("--pace", choices=["file", "live"], default="file",
+                    help="feed the input as a file (default: replies and captions on the input timeline) "
+                         "or as a live source, like a microphone (see build_pipeline)")
     ap.add_argument("--instructions", default=DEFAULT_INSTRUCTIONS)
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--verbose", action="store_true", help="print the element messages as they come")

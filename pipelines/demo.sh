@@ -18,8 +18,10 @@
 #
 # Environment: RTC_BUILDDIR (default build), RTC_SKIP_BUILD=1 (use an existing build, no apt/ninja),
 # RTC_ENDPOINT (use this endpoint), RTC_USE_EMULATOR=1 (ignore cloud credentials),
-# RTC_EMULATOR_LOG=FILE (the emulator's event log, for tests), RTC_DEMO_PACE=live|file
-# (see demo.py), RTC_TIMEOUT (seconds, default 180), RTC_VERBOSE=1 (print every element message).
+# RTC_EMULATOR_LOG=FILE (the emulator's event log, for tests), RTC_DEMO_PACE=file|live (file,
+# the default: the question file is read as a file and the replies and captions are placed on its
+# timeline exactly; live: it is played in real time like a microphone, see demo.py),
+# RTC_TIMEOUT (seconds, default 180), RTC_VERBOSE=1 (print every element message).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,7 +54,7 @@ rtc_say "$question" --pause 8 --trail 2.5 \
   "What's the weather like in Seattle today?" \
   "And should I take an umbrella?"
 
-demo_args=("$question" "$outdir" --backend "$RTC_BACKEND" --pace "${RTC_DEMO_PACE:-live}"
+demo_args=("$question" "$outdir" --backend "$RTC_BACKEND" --pace "${RTC_DEMO_PACE:-file}"
            --timeout "${RTC_TIMEOUT:-180}")
 if [ -n "$RTC_ENDPOINT" ]; then demo_args+=(--endpoint "$RTC_ENDPOINT"); fi
 if [ "${RTC_VERBOSE:-0}" = 1 ]; then demo_args+=(--verbose); fi

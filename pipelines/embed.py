@@ -350,8 +350,8 @@ def main() -> int:
     pipeline = Gst.parse_launch(
         f"{source} ! audioconvert ! audioresample ! realtimeconv name=conv "
         f"conv.src ! queue ! audioconvert ! audioresample ! {sink} "
-        "conv.transcript_src ! queue ! fakesink sync=false async=false "
-        "conv.input_transcript_src ! queue ! fakesink sync=false async=false")
+        "conv.transcript_src ! queue ! fakesink sync=false "
+        "conv.input_transcript_src ! queue ! fakesink sync=false")
     conv = pipeline.get_by_name("conv")
     if args.endpoint:
         conv.set_property("endpoint", args.endpoint)

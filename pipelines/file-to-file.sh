@@ -9,9 +9,9 @@
 # input timeline (at the end of the question) and fills the rest with silence: reply.wav lines up
 # sample for sample with question.wav. The assistant transcript (transcript_src) and the
 # transcription of the question (input_transcript_src) are written with filesink and printed.
-# `gst-launch-1.0 -e` turns Ctrl-C into an EOS, so the files are finalized. The text sinks have
-# async=false: a text pad carries nothing until the first utterance, and a sink must not hold the
-# pipeline's preroll waiting for it.
+# `gst-launch-1.0 -e` turns Ctrl-C into an EOS, so the files are finalized. The text sinks need no
+# async=false: a text pad carries nothing until the first utterance, but realtimeconv starts every
+# src pad with a GAP event, so their sinks preroll at once (as behind a demuxer).
 #
 # Without a question.wav it speaks one with espeak-ng. Backend: see pipelines/lib.sh (local emulator
 # unless AZURE_OPENAI_* / OPENAI_API_KEY are set).
@@ -35,8 +35,8 @@ gst-launch-1.0 -e -q \
   realtimeconv name=c ${endpoint:+"$endpoint"} instructions="Answer in one short sentence." \
     input-transcription-model=whisper-1 \
   c.src ! queue ! audioconvert ! wavenc ! filesink location="$outdir/reply.wav" \
-  c.transcript_src ! queue ! filesink async=false location="$outdir/reply.txt" \
-  c.input_transcript_src ! queue ! filesink async=false location="$outdir/question.txt"
+  c.transcript_src ! queue ! filesink location="$outdir/reply.txt" \
+  c.input_transcript_src ! queue ! filesink location="$outdir/question.txt"
 
 echo "question: $(cat "$outdir/question.txt")"
 echo "reply:    $(cat "$outdir/reply.txt")"

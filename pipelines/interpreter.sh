@@ -43,5 +43,5 @@ gst-launch-1.0 -e -q \
       input-transcription-model=whisper-1 \
   c.src ! "$pcm" ! queue $unbounded ! mix.sink_1 \
   audiomixer name=mix sink_0::volume=0.2 sink_1::volume=1.0 ! audioconvert ! $RTC_AUDIO_SINK \
-  c.transcript_src ! queue ! fakesink async=false \
-  c.input_transcript_src ! queue ! fakesink async=false
+  c.transcript_src ! queue ! fakesink \
+  c.input_transcript_src ! queue ! fakesink

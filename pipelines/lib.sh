@@ -160,13 +160,3 @@ rtc_say() {
   rtc_python "$RTC_ROOT/pipelines/make_speech.py" -o "$out" "$@"
 }
 
-# rtc_live_file_src FILE.wav: a gst-launch fragment that plays FILE as if it were a microphone (a
-# live source: a silent live audiotestsrc paces an audiomixer that mixes the file in). Used by the
-# tests as RTC_AUDIO_SRC for the recipes that expect a microphone. Ends (EOS) after the file.
-rtc_live_file_src() {
-  local file=$1 frames buffers
-  frames=$(rtc_python -c 'import sys, wave; w = wave.open(sys.argv[1]); print(int(w.getnframes() * 24000 / w.getframerate()))' "$file")
-  buffers=$(( frames / 480 + 1 ))
-  printf '%s' "filesrc location=\"$file\" ! wavparse ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=24000,channels=1 ! rtcmic. " \
-    "audiotestsrc is-live=true wave=silence samplesperbuffer=480 num-buffers=$buffers ! audio/x-raw,format=S16LE,rate=24000,channels=1 ! audiomixer name=rtcmic"
-}

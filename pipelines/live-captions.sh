@@ -17,14 +17,21 @@
 # realtimeconv latency= to the caption delay you accept and put the same delay on the video queue.
 #
 # RTC_VIDEO_SINK / RTC_AUDIO_SINK replace autovideosink / autoaudiosink (gst-launch fragments), e.g.
-#   RTC_VIDEO_SINK="jpegenc ! avimux ! filesink async=false location=captioned.avi" RTC_AUDIO_SINK="fakesink async=false"
+#   RTC_VIDEO_SINK="jpegenc ! avimux ! filesink async=false location=captioned.avi" RTC_AUDIO_SINK="fakesink"
+#
+# Preroll: realtimeconv starts every src pad with a GAP event, so the sinks of its pads (and the
+# audio sink) preroll by themselves: they need no async=false. The video sink is the exception and
+# keeps async-handling=true (async=false in a RTC_VIDEO_SINK fragment): textoverlay holds each
+# video frame until the caption pad has reached it, and when the talk starts right away the first
+# caption is due from the first frames on, so the first frame waits for the first caption. That
+# caption exists only once the utterance ended, and by then realtimeconv's single output thread is
+# blocked pushing the (silent) reply into the full queue of its prerolled fakesink, which waits for
+# PLAYING, which waits for the video sink's preroll: a video sink that holds the state change
+# would wait forever.
 set -euo pipefail
 set -f  # the *_SINK fragments are split into words for gst-launch-1.0, never globbed
-# The sinks do not hold the preroll (async-handling / async=false): until the first caption exists,
-# textoverlay holds the video, so a sink waiting for its first frame before PLAYING would wait for
-# a caption that needs the pipeline to run.
 RTC_VIDEO_SINK=${RTC_VIDEO_SINK:-autovideosink async-handling=true}
-RTC_AUDIO_SINK=${RTC_AUDIO_SINK:-autoaudiosink async-handling=true}
+RTC_AUDIO_SINK=${RTC_AUDIO_SINK:-autoaudiosink}
 # shellcheck source=pipelines/lib.sh
 . "$(dirname "$0")/lib.sh"
 rtc_check_plugin
@@ -59,12 +66,12 @@ gst-launch-1.0 -e -q \
       input-transcription-model=whisper-1 transcription-language=en \
   c.input_transcript_src ! queue ! tee name=cap \
   cap. ! queue ! ov.text_sink \
-  cap. ! queue ! webvttenc ! filesink async=false location="$outdir/captions.vtt" \
+  cap. ! queue ! webvttenc ! filesink location="$outdir/captions.vtt" \
   textoverlay name=ov valignment=bottom halignment=center font-desc="Sans 20" shaded-background=true ! \
     videoconvert ! $RTC_VIDEO_SINK \
   a. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! $RTC_AUDIO_SINK \
-  c.src ! queue ! fakesink async=false \
-  c.transcript_src ! queue ! fakesink async=false
+  c.src ! queue ! fakesink \
+  c.transcript_src ! queue ! fakesink
 
 echo "captions: $outdir/captions.vtt"
 cat "$outdir/captions.vtt"

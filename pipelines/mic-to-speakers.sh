@@ -39,5 +39,5 @@ gst-launch-1.0 -e -m \
   $RTC_AUDIO_SRC ! audioconvert ! audioresample ! \
   realtimeconv name=c ${endpoint:+"$endpoint"} instructions="You are a friendly voice assistant. Keep answers short." \
   c.src ! queue max-size-time=200000000 ! audioconvert ! audioresample ! $RTC_AUDIO_SINK \
-  c.transcript_src ! queue ! fakesink async=false \
-  c.input_transcript_src ! queue ! fakesink async=false | show_transcripts
+  c.transcript_src ! queue ! fakesink \
+  c.input_transcript_src ! queue ! fakesink | show_transcripts

@@ -38,8 +38,8 @@ def main() -> int:
         "audiotestsrc is-live=true wave=silence ! audio/x-raw,format=S16LE,rate=24000,channels=1 ! "
         "realtimeconv name=c turn-detection=none "
         f"c.src ! queue ! audioconvert ! audioresample ! {sink} "
-        "c.transcript_src ! queue ! fakesink async=false "
-        "c.input_transcript_src ! queue ! fakesink async=false")
+        "c.transcript_src ! queue ! fakesink "
+        "c.input_transcript_src ! queue ! fakesink")
     conv = pipeline.get_by_name("c")
     if args.endpoint:
         conv.set_property("endpoint", args.endpoint)

@@ -15,8 +15,8 @@
 #     audio/x-mulaw,rate=8000,channels=1 ! rtppcmupay ! udpsink host=PBX port=5006
 # (the element sees a live source then and times its output for the live case).
 #
-# Without an input it makes a u-law caller with espeak-ng. The text sinks have async=false (sparse
-# text pads must not hold the preroll).
+# Without an input it makes a u-law caller with espeak-ng. The text sinks need no async=false: the
+# text pads are sparse, but realtimeconv starts each of them with a GAP event, so their sinks preroll.
 set -euo pipefail
 # shellcheck source=pipelines/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,8 +41,8 @@ gst-launch-1.0 -e -q \
   realtimeconv name=c ${endpoint:+"$endpoint"} instructions="You answer calls for a shop. Be brief." \
     input-transcription-model=whisper-1 \
   c.src ! "$ulaw" ! queue ! wavenc ! filesink location="$outdir/reply-ulaw.wav" \
-  c.transcript_src ! queue ! filesink async=false location="$outdir/reply.txt" \
-  c.input_transcript_src ! queue ! filesink async=false location="$outdir/caller.txt"
+  c.transcript_src ! queue ! filesink location="$outdir/reply.txt" \
+  c.input_transcript_src ! queue ! filesink location="$outdir/caller.txt"
 
 echo "caller: $(cat "$outdir/caller.txt")"
 echo "reply:  $(cat "$outdir/reply.txt")"

@@ -1,6 +1,7 @@
 // The process-wide network thread. See net_thread.h.
 #include "net_thread.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -11,6 +12,19 @@
 namespace rtc {
 namespace net {
 namespace {
+
+struct PostItem {
+  GSourceFunc fn;
+  gpointer data;
+  GDestroyNotify destroy;
+};
+
+struct Tick {
+  TickFn fn;
+  gpointer data;
+  GDestroyNotify destroy;
+  bool alive;
+};
 
 struct NetState {
   std::mutex mu;
@@ -27,12 +41,106 @@ struct NetState {
   // network thread only
   std::map<std::string, SoupSession *> soups;
   std::vector<void (*)()> hooks;  // under mu
+  // post() queue: drained in FIFO order by ONE persistent source attached to ctx (instead of one
+  // idle GSource per post: per-source attach/ref/prepare/check bookkeeping grew with the number
+  // of sessions). The source is woken (ready time 0) only when the queue goes empty -> non-empty.
+  std::mutex qmu;
+  std::vector<PostItem> queue;  // under qmu
+  GSource *post_src = nullptr;  // under qmu; null while no thread runs
+  std::vector<PostItem> spare;  // network thread only (recycled batch storage)
+  // shared 1 s tick (network thread only)
+  std::vector<Tick *> ticks;
+  GSource *tick_src = nullptr;
+  bool ticking = false;  // inside tick_dispatch: removals only mark, compacted afterwards
 };
 
 NetState &state() {
   // Deliberately leaked: sessions may be destroyed from static destructors.
   static NetState *s = new NetState;
   return *s;
+}
+
+// Dispatch of the persistent post source: runs the batch queued so far (items posted meanwhile
+// wait for the next loop pass, as an idle attached during a dispatch would).
+gboolean post_dispatch(GSource *src, GSourceFunc, gpointer) {
+  NetState &s = state();
+  std::vector<PostItem> batch = std::move(s.spare);
+  batch.clear();
+  {
+    std::lock_guard<std::mutex> lk(s.qmu);
+    batch.swap(s.queue);
+    g_source_set_ready_time(src, -1);  // the next post() into the now empty queue re-arms it
+  }
+  std::vector<PostItem> again;
+  for (const PostItem &it : batch) {
+    if (it.fn(it.data) != G_SOURCE_REMOVE) {
+      again.push_back(it);  // G_SOURCE_CONTINUE: runs again on a later pass, as an idle would
+      continue;
+    }
+    if (it.destroy) it.destroy(it.data);
+  }
+  if (!again.empty()) {
+    std::lock_guard<std::mutex> lk(s.qmu);
+    if (s.queue.empty()) g_source_set_ready_time(src, 0);
+    s.queue.insert(s.queue.end(), again.begin(), again.end());
+  }
+  batch.clear();
+  s.spare = std::move(batch);
+  return G_SOURCE_CONTINUE;
+}
+
+GSourceFuncs post_source_funcs = {nullptr, nullptr, post_dispatch, nullptr, nullptr, nullptr};
+
+// Network thread, at shutdown: destroys (without running) whatever is still queued.
+void post_teardown() {
+  NetState &s = state();
+  std::vector<PostItem> rest;
+  GSource *src = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(s.qmu);
+    rest.swap(s.queue);
+    src = s.post_src;
+    s.post_src = nullptr;
+  }
+  if (src) {
+    g_source_destroy(src);
+    g_source_unref(src);
+  }
+  for (const PostItem &it : rest)
+    if (it.destroy) it.destroy(it.data);
+  s.spare.clear();
+  s.spare.shrink_to_fit();
+}
+
+void tick_free(Tick *t) {
+  if (t->destroy) t->destroy(t->data);
+  delete t;
+}
+
+void tick_stop_source() {
+  NetState &s = state();
+  if (!s.tick_src) return;
+  g_source_destroy(s.tick_src);
+  g_source_unref(s.tick_src);
+  s.tick_src = nullptr;
+}
+
+gboolean tick_dispatch(gpointer) {
+  NetState &s = state();
+  s.ticking = true;
+  const size_t n = s.ticks.size();  // registered during this pass: first tick on the next one
+  for (size_t i = 0; i < n; i++) {
+    Tick *t = s.ticks[i];
+    if (t->alive && !t->fn(t->data)) t->alive = false;
+  }
+  s.ticking = false;
+  std::vector<Tick *> dead;
+  auto keep = std::stable_partition(s.ticks.begin(), s.ticks.end(), [](Tick *t) { return t->alive; });
+  dead.assign(keep, s.ticks.end());
+  s.ticks.erase(keep, s.ticks.end());
+  for (Tick *t : dead) tick_free(t);
+  if (s.ticks.empty()) tick_stop_source();
+  return G_SOURCE_CONTINUE;  // tick_stop_source() destroyed it if nobody is left
 }
 
 gboolean signal_running(gpointer) {
@@ -74,6 +182,10 @@ gpointer thread_main(gpointer data) {
   s.soups.clear();
   while (g_main_context_iteration(ctx, FALSE)) {
   }
+  post_teardown();
+  tick_stop_source();
+  for (Tick *t : s.ticks) tick_free(t);
+  s.ticks.clear();
   g_main_context_pop_thread_default(ctx);
   return nullptr;
 }
@@ -90,6 +202,15 @@ GMainContext *context() {
     s.running = false;
     s.ctx = g_main_context_new();
     s.loop = g_main_loop_new(s.ctx, FALSE);
+    {
+      GSource *src = g_source_new(&post_source_funcs, sizeof(GSource));
+      g_source_set_priority(src, G_PRIORITY_DEFAULT);
+      g_source_set_name(src, "rtc-net post queue");
+      g_source_attach(src, s.ctx);
+      std::lock_guard<std::mutex> qlk(s.qmu);
+      s.post_src = src;  // one reference kept, released by post_teardown()
+      if (!s.queue.empty()) g_source_set_ready_time(src, 0);
+    }
     s.thread = g_thread_new("rtc-net", thread_main, s.ctx);
   }
   s.cv.wait(lk, [&] { return s.running; });
@@ -103,11 +224,43 @@ bool on_thread() {
 }
 
 void post(GSourceFunc fn, gpointer data, GDestroyNotify destroy) {
-  GSource *src = g_idle_source_new();
-  g_source_set_priority(src, G_PRIORITY_DEFAULT);
-  g_source_set_callback(src, fn, data, destroy);
-  g_source_attach(src, context());
-  g_source_unref(src);
+  NetState &s = state();
+  context();  // starts the thread if needed (waits for a teardown in progress)
+  {
+    std::lock_guard<std::mutex> lk(s.qmu);
+    if (s.post_src) {
+      // wake only on empty -> non-empty (g_source_set_ready_time wakes the context)
+      if (s.queue.empty()) g_source_set_ready_time(s.post_src, 0);
+      s.queue.push_back(PostItem{fn, data, destroy});
+      return;
+    }
+  }
+  // The thread was torn down between context() and here: fn never runs.
+  if (destroy) destroy(data);
+}
+
+gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy) {
+  NetState &s = state();
+  auto *t = new Tick{fn, data, destroy, true};
+  s.ticks.push_back(t);
+  if (!s.tick_src) {
+    s.tick_src = g_timeout_source_new(1000);
+    g_source_set_name(s.tick_src, "rtc-net 1 s tick");
+    g_source_set_callback(s.tick_src, tick_dispatch, nullptr, nullptr);
+    g_source_attach(s.tick_src, context());
+  }
+  return t;
+}
+
+void remove_tick(gpointer handle) {
+  NetState &s = state();
+  auto *t = static_cast<Tick *>(handle);
+  if (!t || !t->alive) return;
+  t->alive = false;
+  if (s.ticking) return;  // tick_dispatch() frees it after its pass
+  s.ticks.erase(std::find(s.ticks.begin(), s.ticks.end(), t));
+  tick_free(t);
+  if (s.ticks.empty()) tick_stop_source();
 }
 
 GSource *add_timeout(unsigned ms, GSourceFunc fn, gpointer data, GDestroyNotify destroy) {

@@ -28,6 +28,14 @@ void post(GSourceFunc fn, gpointer data, GDestroyNotify destroy);
 // g_source_destroy + g_source_unref it, on the network thread).
 GSource *add_timeout(unsigned ms, GSourceFunc fn, gpointer data, GDestroyNotify destroy);
 
+// A shared ~1 s tick on the network thread: ONE timer for every registrant instead of one timer
+// source per Session (the main context scans every attached source on each loop pass).
+// Network thread only. fn(data) runs about once per second until it returns false or
+// remove_tick(handle) is called; destroy(data) is called then (or at shutdown). Returns a handle.
+using TickFn = bool (*)(gpointer data);
+gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy);
+void remove_tick(gpointer handle);
+
 // Network thread only. The shared SoupSession for (proxy, ca_file): "" / "" is THE default
 // session shared by all Sessions; a distinct proxy or CA file needs its own SoupSession (both are
 // SoupSession-wide settings in libsoup-3), cached and reused, still on this one thread.

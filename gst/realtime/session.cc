@@ -327,6 +327,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   size_t replay_echoes_left_ = 0;
   std::set<std::string> replay_ids_;  // event ids of the replay's conversation.item.create
   GSource *backoff_timer_ = nullptr, *renew_timer_ = nullptr, *watchdog_ = nullptr, *renew_retry_timer_ = nullptr;
+  gpointer watchdog_tick_ = nullptr;  // net::add_tick() handle: the watchdog at a 1 s period
   bool renew_due_ = false;
   uint32_t generation_ = 0;
   uint64_t sessions_seen_ = 0;
@@ -338,7 +339,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   int64_t buffer_start_sess_ = 0;
   std::deque<std::pair<std::string, int64_t>> pending_commits_;  // (event_id, session end sample)
   // conversation
-  std::vector<std::string> order_;
+  std::deque<std::string> order_;  // capped at 2048, trimmed from the front in O(1)
   std::unordered_map<std::string, Item> items_;
   bool create_in_flight_ = false;
   std::string create_event_id_;
@@ -352,6 +353,10 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // TTFA (§ issue "Observability")
   int64_t ttfa_mark_us_ = -1;
   std::string last_audio_resp_;
+  // Per-response TTFA (µs), from its first audio delta until its response.done reports it
+  // (EventContext::ttfa_us). Bounded: cleared with the conversation / on reconnect, and capped.
+  std::unordered_map<std::string, int64_t> resp_ttfa_;
+  static constexpr size_t kMaxRespTtfa = 256;
 
   // ---- public side helpers ----
   void wake_locked();
@@ -403,6 +408,12 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_renew_timer();
   void on_renew_retry();
   void on_watchdog();
+  void on_watchdog_tick();
+  void watchdog_pass();
+  void disarm_watchdog();
+  int watchdog_period_ms() const {
+    return std::clamp(std::min(ecfg_.ping_interval_ms, ecfg_.ping_timeout_ms / 4), 100, 1000);
+  }
   void arm_watchdog();
   void arm_renewal();
   void maybe_start_renewal();
@@ -550,6 +561,7 @@ void Session::Impl::reset_conversation() {
   replay_echoes_left_ = 0;
   replay_ids_.clear();
   ttfa_mark_us_ = -1;
+  resp_ttfa_.clear();
 }
 
 void Session::Impl::log_any(LogLevel lvl, std::string msg) {
@@ -697,7 +709,7 @@ void Session::Impl::fail(SessionError e) {
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
-  clear_timer(watchdog_);
+  disarm_watchdog();
   retire(next_, false);
   retire(cur_, false);
   // Nothing of this session survives a failure: a later start() begins a fresh session (no
@@ -741,7 +753,7 @@ void Session::Impl::do_stop() {
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
-  clear_timer(watchdog_);
+  disarm_watchdog();
   retire(next_, false);
   retire(cur_, false);
   reset_conversation();
@@ -1049,6 +1061,7 @@ void Session::Impl::schedule_reconnect(const std::string &reason) {
   active_resp_.clear();
   fcalls_.clear();
   ttfa_mark_us_ = -1;
+  resp_ttfa_.clear();  // the responses of the lost session never report done
   publish_pending();
   // Attempts count consecutive failures; a connection that stayed up for a while resets them
   // (one that flaps right after Ready does not: bounded attempts even then).
@@ -1140,16 +1153,53 @@ void on_ws_pong(SoupWebsocketConnection *, GBytes *, gpointer data) {
 }
 }  // namespace
 
-void Session::Impl::arm_watchdog() {
+void Session::Impl::disarm_watchdog() {
   clear_timer(watchdog_);
-  int period = std::clamp(std::min(ecfg_.ping_interval_ms, ecfg_.ping_timeout_ms / 4), 100, 1000);
+  if (watchdog_tick_) {
+    net::remove_tick(watchdog_tick_);
+    watchdog_tick_ = nullptr;
+  }
+}
+
+void Session::Impl::arm_watchdog() {
+  disarm_watchdog();
+  int period = watchdog_period_ms();
+  if (period >= 1000) {
+    // The common case (default ping settings): the network thread's shared 1 s tick instead of a
+    // timer source per session (every attached source costs each loop pass).
+    using W = std::weak_ptr<Impl>;
+    watchdog_tick_ = net::add_tick(
+        [](gpointer d) -> bool {
+          auto self = static_cast<W *>(d)->lock();
+          if (!self) return false;
+          self->on_watchdog_tick();
+          return true;
+        },
+        new W(weak_from_this()), [](gpointer d) { delete static_cast<W *>(d); });
+    return;
+  }
   watchdog_ = timer(static_cast<unsigned>(period), &Impl::on_watchdog);
+}
+
+void Session::Impl::on_watchdog_tick() {
+  if (!active_) {
+    disarm_watchdog();
+    return;
+  }
+  watchdog_pass();
+  // the period follows ecfg_ (reloaded on reconnect): leave the shared tick if it got shorter
+  if (active_ && watchdog_tick_ && watchdog_period_ms() < 1000) arm_watchdog();
 }
 
 void Session::Impl::on_watchdog() {
   g_source_unref(watchdog_);
   watchdog_ = nullptr;
   if (!active_) return;
+  watchdog_pass();
+  if (active_) arm_watchdog();
+}
+
+void Session::Impl::watchdog_pass() {
   int64_t now = now_us();
   int64_t limit = static_cast<int64_t>(std::max(500, ecfg_.ping_timeout_ms)) * 1000;
   // Transport: no frame and no pong for ping_timeout_ms -> the peer is dead.
@@ -1171,7 +1221,6 @@ void Session::Impl::on_watchdog() {
   };
   check(next_.get());
   if (active_) check(cur_.get());
-  if (active_) arm_watchdog();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1369,6 +1418,10 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
     info.receive_time_us = c->last_rx_us;
     it.audio_bytes += static_cast<int64_t>(hdr.audio_len);
     double ms = hdr.audio_len / out_bytes_per_ms();
+    if (hdr.response_id != last_audio_resp_ && ttfa_mark_us_ >= 0) {
+      if (resp_ttfa_.size() >= kMaxRespTtfa) resp_ttfa_.clear();  // responses that never ended
+      resp_ttfa_.emplace(hdr.response_id, c->last_rx_us - ttfa_mark_us_);
+    }
     stat([&](SessionStats &s) {
       s.audio_bytes_received += hdr.audio_len;
       s.audio_ms_received += ms;
@@ -1455,7 +1508,7 @@ void Session::Impl::item_in_order(const std::string &id, const std::string &prev
   order_.insert(pos, id);
   if (order_.size() > 2048) {
     items_.erase(order_.front());
-    order_.erase(order_.begin());
+    order_.pop_front();
   }
 }
 
@@ -1643,6 +1696,13 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
     }
     case ServerEventType::ResponseDone: {
       const ResponseInfo &r = ev.response;
+      {
+        auto t = resp_ttfa_.find(r.id.empty() ? ev.response_id : r.id);
+        if (t != resp_ttfa_.end()) {
+          ctx.ttfa_us = t->second;
+          resp_ttfa_.erase(t);
+        }
+      }
       stat([&](SessionStats &s) {
         if (r.status == "completed")
           s.responses_completed++;

@@ -116,6 +116,11 @@ struct EventContext {
   int64_t input_start_sample = -1;
   int64_t input_end_sample = -1;
   uint32_t generation = 0;  // increments with every new server session (reconnect / renewal)
+  // ResponseDone only: this response's own time to first audio, in microseconds: from the
+  // speech_stopped (or response.create / response.created) that started it to the first audio
+  // delta of that response (the same measure as SessionStats::ttfa, but per response). -1 when
+  // the response had no audio (e.g. a function call only, text only, cancelled before audio).
+  int64_t ttfa_us = -1;
 };
 
 struct AudioDeltaInfo {

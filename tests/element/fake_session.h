@@ -118,6 +118,41 @@ class FakeSession final : public rtcgst::SessionPort {
     if (end_sample >= 0) ev.audio_end_ms = end_sample / 24;
     listener->on_server_event(ev, ctx);
   }
+  // response.done of `resp` as the engine delivers it: the event (status, output items: one
+  // completed function_call per call id, `ttfa_us` in the context), then, for a completed
+  // response, on_function_call() for each call, right after the event.
+  void response_done(const std::string &resp, const std::vector<std::string> &call_ids = {},
+                     int64_t ttfa_us = -1, const std::string &status = "completed",
+                     const std::string &call_name = "get_weather_for_location") {
+    rtc::ServerEvent ev;
+    ev.type = rtc::ServerEventType::ResponseDone;
+    ev.response_id = resp;
+    ev.response.id = resp;
+    ev.response.status = status;
+    for (const auto &id : call_ids) {
+      rtc::ItemInfo it;
+      it.id = "item_" + id;
+      it.type = "function_call";
+      it.status = "completed";
+      it.call_id = id;
+      it.name = call_name;
+      it.arguments = "{\"location\":\"Seattle, WA\",\"unit\":\"f\"}";
+      ev.response.output.push_back(it);
+    }
+    rtc::EventContext ctx;
+    ctx.ttfa_us = ttfa_us;
+    listener->on_server_event(ev, ctx);
+    if (status != "completed") return;
+    for (const auto &o : ev.response.output) {
+      rtc::FunctionCall fc;
+      fc.response_id = resp;
+      fc.item_id = o.id;
+      fc.call_id = o.call_id;
+      fc.name = o.name;
+      fc.arguments = o.arguments;
+      listener->on_function_call(fc);
+    }
+  }
   // Raw bytes of audio for (resp, item) (e.g. an odd number of bytes).
   void audio_bytes(const std::string &resp, const std::string &item, size_t bytes) {
     void *h = nullptr;

@@ -584,6 +584,130 @@ TEST(E2E, FunctionCallRoundTrip) {
   ASSERT_TRUE(p.run_until([&] { return emu.of_type("response.create").size() >= 2; }));
 }
 
+// Non-live (a file), the weather scenario, two turns in one file: turn 1 is answered by a
+// function call, the spoken answer comes in the response requested after function-output. The
+// element keeps the input waiting until THAT answer is done, so the second turn reaches the
+// server only afterwards: the answer completes (not cancelled by the server's interrupt_response),
+// and appears on src before the second turn's answer. Each response-done reports its own TTFA.
+TEST(E2E, FileFunctionCallAnswerCompletesBeforeTheNextTurn) {
+  const char *root = g_getenv("RTC_SOURCE_ROOT");
+  const std::string scenario = std::string(root ? root : ".") + "/server/scenarios/weather.json";
+  // Default pace (4x real time): the answers take a while to stream, as from a real service.
+  Emulator emu({"--voice", "tone", "--scenario", scenario}, "weather");
+  NEED_EMULATOR(emu);
+  // 6 s between the turns (the demo has 8): the element learns that turn 1 ended only when the
+  // server says so, and until then a file keeps flowing at full speed; the pause keeps turn 2 out
+  // of that window even on a loaded machine.
+  std::string wav =
+      make_wav("weather-two-turns.wav", {{0.5, false}, {1.5, true}, {6.0, false}, {1.5, true}, {2.5, false}});
+  Pipeline p(file_pipeline(wav));
+  configure(p, emu);
+  g_object_set(p.conv, "tools",
+               "[{\"type\":\"function\",\"name\":\"get_weather_for_location\",\"description\":\"gets the weather\","
+               "\"parameters\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"},"
+               "\"unit\":{\"type\":\"string\",\"enum\":[\"c\",\"f\"]}},\"required\":[\"location\",\"unit\"]}}]",
+               NULL);
+  std::atomic<int> calls{0};
+  g_signal_connect(p.conv, "function-call",
+                   G_CALLBACK(+[](GstElement *e, const gchar *, const gchar *call_id, const gchar *, gpointer ud) {
+                     static_cast<std::atomic<int> *>(ud)->fetch_add(1);
+                     g_signal_emit_by_name(e, "function-output", call_id,
+                                           "{\"temperature\":57,\"description\":\"rainy\"}");
+                     return TRUE;
+                   }),
+                   &calls);
+  ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(p.run_to_end(60000));
+  ASSERT_FALSE(p.error);
+  EXPECT_EQ(calls.load(), 1);
+  ASSERT_EQ(emu.wait_type("input_audio_buffer.speech_stopped", 2).size(), 2u);
+
+  // The emulator's responses, in order: [function call, its answer, answer to turn 2].
+  struct Resp {
+    std::string id, status;
+    bool call = false;
+  };
+  std::vector<Resp> resps;
+  for (const LogEvent &e : emu.wait_type("response.done", 3, 10000)) {
+    JsonObject *r = json_object_get_object_member(e.obj(), "response");
+    Resp x{json_object_get_string_member(r, "id"), json_object_get_string_member(r, "status")};
+    JsonArray *out = json_object_has_member(r, "output") ? json_object_get_array_member(r, "output") : nullptr;
+    for (guint i = 0; out && i < json_array_get_length(out); i++)
+      if (g_strcmp0(json_object_get_string_member(json_array_get_object_element(out, i), "type"), "function_call") == 0)
+        x.call = true;
+    resps.push_back(x);
+  }
+  ASSERT_EQ(resps.size(), 3u) << emu.log_text().substr(0, 4000);
+  EXPECT_TRUE(resps[0].call);
+  EXPECT_FALSE(resps[1].call);
+  EXPECT_EQ(resps[1].status, "completed") << "the answer to the function call was cancelled by turn 2";
+  EXPECT_EQ(resps[2].status, "completed");
+  // The second turn started after the answer was done (the input waited for it).
+  auto started = emu.wait_type("input_audio_buffer.speech_started", 2);
+  ASSERT_EQ(started.size(), 2u);
+  {
+    std::string log = emu.log_text();
+    size_t done_answer = log.find("\"response.done\"", log.find(resps[1].id + "\""));
+    size_t second_start = log.find("\"input_audio_buffer.speech_started\"",
+                                   log.find("\"input_audio_buffer.speech_started\"") + 1);
+    ASSERT_NE(done_answer, std::string::npos);
+    ASSERT_NE(second_start, std::string::npos);
+    EXPECT_LT(done_answer, second_start) << "turn 2 reached the server before the answer was done";
+  }
+
+  // On src: the answer to the call, placed at the end of turn 1, then turn 2's answer after it.
+  GType api = g_type_from_name("GstRealtimeConvMetaAPI");
+  ASSERT_NE(api, (GType)0);
+  struct Layout {
+    GstMeta meta;
+    gchar *response_id;
+    gchar *item_id;
+  };
+  GstClockTime first[2] = {GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE}, end[2] = {0, 0};
+  size_t bytes[2] = {0, 0};
+  int order_errors = 0;
+  {
+    std::lock_guard<std::mutex> g(p.audio.m);
+    int last = -1;
+    for (GstBuffer *b : p.audio.bufs) {
+      GstMeta *m = gst_buffer_get_meta(b, api);
+      if (!m) continue;
+      const char *rid = reinterpret_cast<Layout *>(m)->response_id;
+      int k = resps[1].id == rid ? 0 : resps[2].id == rid ? 1 : -1;
+      EXPECT_NE(k, -1) << "audio of an unexpected response " << rid;
+      if (k < 0) continue;
+      if (k < last) order_errors++;
+      last = k;
+      if (!GST_CLOCK_TIME_IS_VALID(first[k])) first[k] = GST_BUFFER_PTS(b);
+      end[k] = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+      bytes[k] += gst_buffer_get_size(b);
+    }
+  }
+  EXPECT_EQ(order_errors, 0);
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(first[0])) << "no audio of the answer to the function call";
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(first[1])) << "no audio of the answer to turn 2";
+  EXPECT_GT(bytes[0], (size_t)(0.5 * 48000));
+  EXPECT_LE(end[0], first[1]);
+  // The answer is placed where turn 1 ended (speech_stopped), within one audio frame.
+  auto stopped = emu.wait_type("input_audio_buffer.speech_stopped", 2);
+  const GstClockTime turn1_end = (GstClockTime)stopped[0].i("audio_end_ms") * MS;
+  EXPECT_LE(std::llabs((long long)first[0] - (long long)turn1_end), (long long)(GST_SECOND / 24000));
+  // Its transcript reached transcript_src too.
+  EXPECT_NE(p.text.text().find("In Seattle it is 57 degrees"), std::string::npos) << p.text.text();
+
+  // response-done messages: one per response, each with its own time to first audio.
+  ASSERT_EQ(p.count("realtimeconv/response-done"), 3u);
+  for (size_t i = 0; i < 3; i++) {
+    const GstStructure *st = p.find("realtimeconv/response-done", i);
+    gint64 ttfa = 0;
+    ASSERT_TRUE(gst_structure_get_int64(st, "time-to-first-audio", &ttfa));
+    if (g_strcmp0(gst_structure_get_string(st, "response-id"), resps[0].id.c_str()) == 0)
+      EXPECT_EQ(ttfa, -1) << "a function-call-only response has no audio";
+    else
+      EXPECT_GE(ttfa, 0) << gst_structure_get_string(st, "response-id");
+  }
+}
+
 // Live, real clock: a second utterance interrupts the answer; the truncation point sent to the
 // server is what was played according to the pipeline clock.
 TEST(E2E, LiveBargeInTruncationPoint) {

@@ -815,7 +815,7 @@ TEST(Harness, MessagesForSessionResponseAndReconnect) {
   ev.session.model = "gpt-realtime";
   s->listener->on_server_event(ev, {});
   s->event(T::ResponseCreated, "", "resp_9");
-  s->event(T::ResponseDone, "", "resp_9");
+  s->response_done("resp_9", {}, 1234);  // the engine's per-response TTFA (µs) in the context
   s->listener->on_reconnecting(1, 250, "close 1011");
   s->listener->on_reconnected(3, false);
   f.settle();
@@ -1377,4 +1377,189 @@ int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
   int ret = RUN_ALL_TESTS();
   return ret;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function calls in non-live mode: the turn's answer comes in a follow-up response
+// ---------------------------------------------------------------------------------------------
+
+// The `function-call` handler of these tests: answers get_weather_for_location (function-output
+// from the handler, then TRUE), leaves the other tools to the element.
+static gboolean answer_weather(GstElement *e, const gchar *name, const gchar *call_id, const gchar *, gpointer) {
+  if (g_strcmp0(name, "get_weather_for_location") != 0) return FALSE;
+  g_signal_emit_by_name(e, "function-output", call_id, "{\"temperature\":55}");
+  return TRUE;
+}
+
+// Starts a non-live turn and returns once the element waits for its answer (resp_fc created).
+static void start_turn(Fixture &f) {
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  s->event(T::ResponseCreated, "", "resp_fc");
+  f.settle();
+}
+
+static gint64 response_done_ttfa(Fixture &f, const char *resp) {
+  for (;;) {
+    GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/response-done", 3000);
+    if (!m) return G_MININT64;
+    const GstStructure *st = gst_message_get_structure(m);
+    gint64 v = G_MININT64;
+    bool mine = g_strcmp0(gst_structure_get_string(st, "response-id"), resp) == 0;
+    if (mine) gst_structure_get_int64(st, "time-to-first-audio", &v);
+    gst_message_unref(m);
+    if (mine) return v;
+  }
+}
+
+// The awaited response contains only a function call that the application answers: its
+// response.done does not release the input; the wait follows the response created after the
+// function output and ends with THAT response's done (not its creation).
+TEST(FunctionCallTurn, NonLiveWaitFollowsTheAnswerToAHandledCall) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  g_signal_connect(f.e, "function-call", G_CALLBACK(answer_weather), NULL);
+  start_turn(f);
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(push.done.load());
+  s->response_done("resp_fc", {"call_1"});  // the function call only
+  f.settle();
+  EXPECT_TRUE(s->called("function_output:call_1:{\"temperature\":55}"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(push.done.load()) << "the function call's response.done released the input";
+  s->event(T::ResponseCreated, "", "resp_answer");  // requested by the engine after the output
+  s->audio("resp_answer", "item_a", 4800);
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(push.done.load()) << "the follow-up's creation released the input";
+  s->response_done("resp_answer", {}, 420000);
+  EXPECT_TRUE(push.wait(3000));
+  // Each response reports its own time to first audio: none for the call, 420 ms for the answer
+  // (the fake's stats say 1.234 ms: not used).
+  EXPECT_EQ(response_done_ttfa(f, "resp_fc"), -1);
+  EXPECT_EQ(response_done_ttfa(f, "resp_answer"), 420 * (gint64)GST_MSECOND);
+  // The answer is placed where the user stopped speaking (500 ms), not where the input was when
+  // the function output was sent.
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  GstClockTime first = GST_CLOCK_TIME_NONE;
+  for (GstBuffer *b : buffers_of(items)) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m && g_strcmp0(m->response_id, "resp_answer") == 0) {
+      first = GST_BUFFER_PTS(b);
+      break;
+    }
+  }
+  EXPECT_EQ(first, 500 * MS);
+}
+
+// The same with the static result from `tools` (no handler), and with a handler that emits
+// function-output but forgets to return TRUE: both count as handled.
+TEST(FunctionCallTurn, StaticResultAndFunctionOutputCountAsHandled) {
+  for (int variant = 0; variant < 2; variant++) {
+    SCOPED_TRACE(variant == 0 ? "static result" : "function-output without TRUE");
+    Fixture f(false, [&](GstElement *e) {
+      if (variant == 0)
+        g_object_set(e, "tools",
+                     "[{\"type\":\"function\",\"name\":\"get_weather_for_location\",\"parameters\":{},"
+                     "\"result\":{\"temperature\":50}}]",
+                     NULL);
+    });
+    FakeSession *s = f.fake();
+    if (variant == 1)
+      g_signal_connect(f.e, "function-call",
+                       G_CALLBACK(+[](GstElement *e, const gchar *, const gchar *call_id, const gchar *, gpointer) {
+                         g_signal_emit_by_name(e, "function-output", call_id, "{\"temperature\":51}");
+                         return FALSE;
+                       }),
+                       NULL);
+    start_turn(f);
+    Bg push([&] { f.push_input(1000 * MS, 100); });
+    s->response_done("resp_fc", {"call_1"});
+    f.settle();
+    EXPECT_TRUE(s->called("function_output:call_1:"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_FALSE(push.done.load());
+    s->event(T::ResponseCreated, "", "resp_answer");
+    s->response_done("resp_answer", {}, 1000);
+    EXPECT_TRUE(push.wait(3000));
+    EXPECT_EQ(f.pop_message(GST_MESSAGE_WARNING, nullptr, 100), nullptr) << "handled call warned about";
+  }
+}
+
+// Nobody answers the call (no handler returns TRUE, no static result): the wait ends with the
+// response, as for an answer without calls, and a warning says the call was not answered.
+TEST(FunctionCallTurn, UnhandledCallReleasesTheInput) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  start_turn(f);
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  s->response_done("resp_fc", {"call_1"}, -1, "completed", "unknown_tool");
+  EXPECT_TRUE(push.wait(3000));
+  EXPECT_FALSE(s->called("function_output:"));
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+}
+
+// A cancelled response delivers no calls: its done ends the wait at once.
+TEST(FunctionCallTurn, CancelledResponseWithCallReleasesTheInput) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  g_signal_connect(f.e, "function-call", G_CALLBACK(answer_weather), NULL);
+  start_turn(f);
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  s->response_done("resp_fc", {"call_1"}, -1, "cancelled");
+  EXPECT_TRUE(push.wait(3000));
+  EXPECT_FALSE(s->called("function_output:"));
+}
+
+// The follow-up wait is bounded: a handler that returns TRUE and never answers holds the input
+// for drain-timeout (counted from the hand-over of the calls), not forever.
+TEST(FunctionCallTurn, FollowUpWaitHasItsOwnDrainTimeout) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 600, NULL); });
+  FakeSession *s = f.fake();
+  g_signal_connect(f.e, "function-call",
+                   G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer) {
+                     return TRUE;  // "will answer later" ... and never does
+                   }),
+                   NULL);
+  start_turn(f);
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // part of the first budget
+  auto handed = std::chrono::steady_clock::now();
+  s->response_done("resp_fc", {"call_1"});
+  f.settle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(push.done.load()) << "the follow-up did not get a fresh budget";
+  EXPECT_TRUE(push.wait(5000));
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - handed);
+  EXPECT_GE(waited.count(), 550);
+}
+
+// EOS drain: a call answered by the application keeps EOS waiting for the spoken answer.
+TEST(FunctionCallTurn, EosDrainWaitsForTheAnswerToTheCall) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  g_signal_connect(f.e, "function-call", G_CALLBACK(answer_weather), NULL);
+  start_turn(f);
+  s->response_done("resp_fc", {"call_1"});
+  f.settle();
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(eos.done.load());
+  s->event(T::ResponseCreated, "", "resp_answer");
+  s->audio("resp_answer", "item_a", 2400);
+  s->response_done("resp_answer", {}, 1000);
+  ASSERT_TRUE(eos.wait(3000));
+  bool found = false;
+  auto items = collect_until_eos(f.h);
+  for (GstBuffer *b : buffers_of(items)) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m && g_strcmp0(m->response_id, "resp_answer") == 0) found = true;
+  }
+  EXPECT_TRUE(found);
 }

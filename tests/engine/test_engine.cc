@@ -407,6 +407,45 @@ TEST_F(EngineTest, FunctionCallingRoundTrip) {
   g_rmdir(dir.c_str());
 }
 
+// Each response.done carries that response's own time to first audio (EventContext::ttfa_us):
+// -1 for the response that only holds a function call (no audio), the measured value for the
+// spoken answer that follows the function output (the same number the stats record for it).
+TEST_F(EngineTest, ResponseDoneCarriesItsOwnTimeToFirstAudio) {
+  std::string dir = make_temp_dir();
+  std::string scen = dir + "/weather.json";
+  {
+    std::ofstream f(scen);
+    f << R"({"name":"weather","turns":[{"user":"What's the weather like in Seattle today?",)"
+         R"("function_call":{"name":"get_weather_for_location","arguments":{"location":"Seattle, WA","unit":"f"}},)"
+         R"("reply":"It's {{output.temperature|about 60}} degrees in Seattle."}]})";
+  }
+  START_EMU({"--scenario", scen});
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
+  cfg.session.tools_json = kWeatherTool;
+  cfg.session.tool_choice_json = "\"auto\"";
+  make_session(cfg);
+  rtc::Session *sp = s.get();
+  rec.call_hook = [sp](const rtc::FunctionCall &c) { sp->function_output(c.call_id, R"({"temperature":72})"); };
+  s->start();
+  ASSERT_TRUE(s->send_text("What's the weather like in Seattle today?"));
+  ASSERT_TRUE(wait_count(ServerEventType::ResponseDone, 2));
+  auto done = rec.events_of(ServerEventType::ResponseDone);
+  ASSERT_EQ(done.size(), 2u);
+  bool has_call = false;
+  for (const auto &o : done[0].ev.response.output) has_call |= o.type == "function_call";
+  ASSERT_TRUE(has_call);
+  EXPECT_EQ(done[0].ctx.ttfa_us, -1) << "a function-call-only response has no audio";
+  EXPECT_GE(done[1].ctx.ttfa_us, 0) << "the spoken answer has a time to first audio";
+  EXPECT_LT(done[1].ctx.ttfa_us, 20 * 1000 * 1000);
+  rtc::SessionStats st = s->stats();
+  EXPECT_EQ(st.ttfa.count, 1u);
+  EXPECT_EQ(st.ttfa.last_us, done[1].ctx.ttfa_us);
+  // Other events carry no TTFA.
+  for (const auto &e : rec.events_of(ServerEventType::ResponseCreated)) EXPECT_EQ(e.ctx.ttfa_us, -1);
+  g_unlink(scen.c_str());
+  g_rmdir(dir.c_str());
+}
+
 TEST_F(EngineTest, CreateResponseIsQueuedBehindTheActiveOne) {
   start_emu({}, false);  // paced: the first response is still active when the second is asked
   make_session(engine_config(emu.url, rtc::DialectChoice::GA));
@@ -1081,7 +1120,9 @@ TEST_F(EngineTest, ResponsePendingCoversQueuedCreate) {
 }
 
 TEST_F(EngineTest, QueuedResponseCreatesAreBounded) {
-  start_emu({}, false);  // paced: the first response stays active
+  // Real-time pace and a long reply (tone voice: 60 ms per character, about 7 s here), so the
+  // first response is still active when the queue is checked, however loaded the machine is.
+  start_emu({"--pace", "realtime"}, false);
   make_session(engine_config(emu.url, rtc::DialectChoice::GA));
   std::atomic<int> accepted{0}, rejected{0};
   std::atomic<bool> fired{false};
@@ -1093,7 +1134,8 @@ TEST_F(EngineTest, QueuedResponseCreatesAreBounded) {
   };
   s->start();
   ASSERT_TRUE(wait_ready());
-  ASSERT_TRUE(s->send_text("Tell me a long story please"));
+  ASSERT_TRUE(s->send_text("Tell me a long story please, about a lighthouse keeper, a storm at sea and a ship that "
+                          "found its way home"));
   ASSERT_TRUE(poll_until([&] { return fired.load(); }));
   settle(100ms, 1s);
   rec.event_hook = nullptr;

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# One command for the benchmarks of issue 7: builds in release mode (build-bench/, -O3, no GStreamer
+# debug logging), runs every benchmark against realtime-emulator (tone voice), and writes
+#   tests/benchmarks/results/latest.md    the table (copied into README.md "Performance" by hand)
+#   tests/benchmarks/results/latest.json  machine, date, every raw record, the summary
+# Benchmarks REPORT: this script never fails because of a timing or a missed target (exit status
+# is non-zero only when the build fails). Never register it as a test.
+#
+# Environment (defaults = full run, ~12 min on a 2-core machine; QUICK=1 = smoke run, ~2 min):
+#   QUICK=1                  small counts and short phases
+#   BENCH_PHASES             comma list: decode,output,input,cpu,length,turns,density (default all)
+#   BENCH_DELTAS             audio deltas per output-latency run (10000)
+#   BENCH_PACE               emulator pace of the paced output run (100 = 100x real time)
+#   BENCH_INPUT_SECONDS      seconds per input-latency run (10), for chunk 20 / 40 / 100 ms
+#   BENCH_CPU_SECONDS        seconds of the one-session CPU run (60) and its baseline (30)
+#   BENCH_TURNS              conversation length (1000)
+#   BENCH_DENSITY_N          session counts to try, in order (1 10 50 100 200); then +50 until it breaks
+#   BENCH_DENSITY_MAX        stop growing at this N (400; beyond, this 2-core machine thrashes)
+#   BENCH_DENSITY_SECONDS    measured seconds per density step (30)
+#   BENCH_BUILD_DIR          build directory (build-bench)
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+QUICK=${QUICK:-0}
+RESULTS=$HERE/results
+mkdir -p "$RESULTS"
+
+if [ "$QUICK" = 1 ]; then
+  DELTAS=${BENCH_DELTAS:-1000}; INPUT_S=${BENCH_INPUT_SECONDS:-3}; CPU_S=${BENCH_CPU_SECONDS:-10}
+  TURNS=${BENCH_TURNS:-200}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-50}
+  DENSITY_S=${BENCH_DENSITY_SECONDS:-6}; DECODE_S=0.3; LEN_COUNTS="4 1 1"
+else
+  DELTAS=${BENCH_DELTAS:-10000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
+  TURNS=${BENCH_TURNS:-1000}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-400}
+  DENSITY_S=${BENCH_DENSITY_SECONDS:-30}; DECODE_S=1.0; LEN_COUNTS="20 4 2"
+fi
+PACE=${BENCH_PACE:-100}
+PHASES=${BENCH_PHASES:-decode,output,input,cpu,length,turns,density}
+has_phase() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+echo "== build (release) in $BUILD"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Dbenchmarks=enabled || exit 1
+fi
+ninja -C "$BUILD" tests/benchmarks/bench_decode tests/benchmarks/bench_element server/realtime-emulator || exit 1
+
+RAW=$RESULTS/latest.jsonl
+# BENCH_APPEND=1 keeps the records of phases not re-run (e.g. BENCH_PHASES=density BENCH_APPEND=1).
+[ "${BENCH_APPEND:-0}" = 1 ] && [ -f "$RAW" ] || : > "$RAW"
+export BENCH_OUT=$RAW
+export RTC_EMULATOR=$BUILD/server/realtime-emulator
+# The element comes from the benchmark binary itself (never a plugin copy); a private registry.
+export GST_PLUGIN_PATH=
+export GST_REGISTRY_1_0=$BUILD/bench-registry.bin
+unset GST_DEBUG
+B=$BUILD/tests/benchmarks
+START=$(date +%s)
+
+run() {  # run NAME CMD...: a failing benchmark is recorded, never fatal
+  local name=$1; shift
+  echo "== $name: $*"
+  python3 - "$RAW" "$name" << 'EOF'
+import json, sys
+keep = [l for l in open(sys.argv[1]) if l.strip() and json.loads(l).get("id") != sys.argv[2]]
+open(sys.argv[1], "w").writelines(keep)
+EOF
+  local t0; t0=$(date +%s)
+  if ! timeout "${BENCH_TIMEOUT:-900}" "$@" 2> >(tail -n 20 >&2); then
+    echo "{\"bench\":\"error\",\"id\":\"$name\",\"cmd\":\"$*\"}" >> "$RAW"
+    echo "   (failed: recorded in the report)"
+  fi
+  echo "   $(( $(date +%s) - t0 )) s"
+}
+
+if has_phase decode; then
+  FR=$(mktemp -d)
+  run decode_cpp "$B/bench_decode" --frames-dir "$FR" --seconds-per-case "$DECODE_S"
+  if command -v node > /dev/null; then
+    run decode_node node "$HERE/decode_node.js" "$FR" "$DECODE_S"
+  fi
+  rm -rf "$FR"
+fi
+
+if has_phase output; then
+  run output_paced "$B/bench_element" output --pace "$PACE" --deltas "$DELTAS" --response-s 30 --id output_paced
+  run output_burst "$B/bench_element" output --pace burst --deltas "$DELTAS" --response-s 30 --id output_burst
+fi
+
+if has_phase input; then
+  for c in 20 40 100; do
+    run "input_$c" "$B/bench_element" input --chunk "$c" --seconds "$INPUT_S"
+  done
+fi
+
+if has_phase cpu; then
+  run cpu_session "$B/bench_element" session --n 1 --seconds "$CPU_S" --id cpu_session
+  run cpu_baseline "$B/bench_element" session --n 1 --seconds $(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 )) --baseline --id cpu_baseline
+fi
+
+if has_phase length; then
+  set -- $LEN_COUNTS
+  run length_1s "$B/bench_element" output --pace 20 --response-s 1 --responses "$1" --deltas 0 --id length_1s
+  run length_10s "$B/bench_element" output --pace 20 --response-s 10 --responses "$2" --deltas 0 --id length_10s
+  run length_60s "$B/bench_element" output --pace 20 --response-s 60 --responses "$3" --deltas 0 --id length_60s
+fi
+
+if has_phase turns; then
+  run turns "$B/bench_element" turns --turns "$TURNS" --pace burst --id turns
+fi
+
+density_ok() {  # held real time? (the rule is held() in report.py)
+  python3 - "$RAW" "$1" "$HERE" << 'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from report import held
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = [x for x in recs if x.get("id") == sys.argv[2]]
+sys.exit(0 if r and held(r[-1]) else 1)
+EOF
+}
+
+if has_phase density; then
+  good=0; bad=0
+  for n in $DENSITY_N; do
+    run "density_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --id "density_$n"
+    if density_ok "density_$n"; then good=$n; else bad=$n; break; fi
+  done
+  if [ "$bad" = 0 ]; then  # held everywhere: grow until it breaks
+    n=$(( good + 50 ))
+    while [ "$n" -le "$DENSITY_MAX" ]; do
+      run "density_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --id "density_$n"
+      if density_ok "density_$n"; then good=$n; else bad=$n; break; fi
+      n=$(( n + 50 ))
+    done
+  fi
+  if [ "$bad" != 0 ] && [ $(( bad - good )) -gt 20 ]; then  # one bisection step
+    mid=$(( (good + bad) / 20 * 10 ))
+    if [ "$mid" -gt "$good" ]; then
+      run "density_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --id "density_$mid"
+    fi
+  fi
+fi
+
+echo "== report ($(( $(date +%s) - START )) s of benchmarks)"
+python3 "$HERE/report.py" --raw "$RAW" --md "$RESULTS/latest.md" --json "$RESULTS/latest.json" \
+  --quick "$QUICK" --build "$BUILD"
+cat "$RESULTS/latest.md"
+exit 0
