@@ -341,8 +341,10 @@ void EmulatorSession::flush_delayed() {
 
 void EmulatorSession::transmit(const std::string &text) {
   if (closed_ || soup_websocket_connection_get_state(conn_) != SOUP_WEBSOCKET_STATE_OPEN) return;
-  soup_websocket_connection_send_text(conn_, text.c_str());
+  // Logged before it is handed to libsoup, which may write it at once: a client that has seen
+  // an event can rely on its line being in the log already.
   ctx_.log.event(id_, "out", text);
+  soup_websocket_connection_send_text(conn_, text.c_str());
   sent_++;
   after_transmit();
 }
@@ -371,8 +373,8 @@ void EmulatorSession::after_transmit() {
       soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN) {
     // --fault-malformed-after N: a text frame that is not valid JSON (truncated event).
     const std::string bad = "{\"type\":\"response.audio.delta\",\"event_id\":\"event_malformed\",\"delta\":\"AAAA";
-    soup_websocket_connection_send_text(conn_, bad.c_str());
     ctx_.log.raw(id_, "out", bad);
+    soup_websocket_connection_send_text(conn_, bad.c_str());
   }
   if (opts_.fault_close_after == sent_) fault_close();
   in_fault_ = false;
@@ -1668,10 +1670,10 @@ void EmulatorSession::plan_response(Response &r, const ResponseParams &p) {
       const double total_ms = bytes_to_ms(r.fmt, total);
       size_t off = 0, wi = 0;
       while (off < total) {
-        rng_ ^= rng_ << 13;
-        rng_ ^= rng_ >> 7;
-        rng_ ^= rng_ << 17;
-        const int64_t chunk_ms = 75 + int64_t(rng_ % 486);
+        chunk_rng_ ^= chunk_rng_ << 13;
+        chunk_rng_ ^= chunk_rng_ >> 7;
+        chunk_rng_ ^= chunk_rng_ << 17;
+        const int64_t chunk_ms = 75 + int64_t(chunk_rng_ % 486);
         size_t len = std::max<size_t>(size_t(fmt_bytes_per_sample(r.fmt)), ticks_to_bytes(r.fmt, chunk_ms * kTicksPerMs));
         len = std::min(len, total - off);
         const double start_ms = bytes_to_ms(r.fmt, off);

@@ -152,7 +152,10 @@ class EmulatorSession {
   bool closed_ = false;
   std::string id_, conversation_id_;
   int64_t created_at_ = 0, expires_at_ = 0;
-  uint64_t rng_;
+  uint64_t rng_;  // ids
+  // Audio delta sizes: a fixed seed, so a given reply is always cut the same way (reproducible
+  // tests); the sizes still vary from delta to delta (75..560 ms).
+  uint64_t chunk_rng_ = 0x9E3779B97F4A7C15ull;
 
   SessionConfig cfg_;
   bool audio_produced_ = false;

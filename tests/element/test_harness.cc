@@ -1223,8 +1223,6 @@ TEST(Review, ManualModeCaptionPadHeldAtLastCommit) {
 // Items queued before a new segment keep the previous segment: every buffer on src has a valid
 // running time in the segment it is pushed in, and the new segment comes after them.
 TEST(Review, NewSegmentIsPushedWhenTheDataReachesIt) {
-  Fixture f(false);
-  FakeSession *s = f.fake();
   struct Seen {
     std::mutex m;
     GstSegment seg;
@@ -1232,26 +1230,30 @@ TEST(Review, NewSegmentIsPushedWhenTheDataReachesIt) {
     int segments = 0;
   } seen;
   gst_segment_init(&seen.seg, GST_FORMAT_TIME);
-  GstPad *src = gst_element_get_static_pad(f.e, "src");
-  gst_pad_add_probe(
-      src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-      [](GstPad *, GstPadProbeInfo *info, gpointer ud) -> GstPadProbeReturn {
-        auto *sn = static_cast<Seen *>(ud);
-        std::lock_guard<std::mutex> g(sn->m);
-        if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
-          GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
-          sn->bufs.emplace_back(gst_segment_to_running_time(&sn->seg, GST_FORMAT_TIME, GST_BUFFER_PTS(b)),
-                                GST_BUFFER_PTS(b), GST_BUFFER_DURATION(b));
-        } else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_SEGMENT) {
-          const GstSegment *sg;
-          gst_event_parse_segment(GST_PAD_PROBE_INFO_EVENT(info), &sg);
-          gst_segment_copy_into(sg, &sn->seg);
-          sn->segments++;
-        }
-        return GST_PAD_PROBE_OK;
-      },
-      &seen, NULL);
-  gst_object_unref(src);
+  // The probe goes in before the element starts: its initial SEGMENT must not be missed.
+  Fixture f(false, [&seen](GstElement *e) {
+    GstPad *src = gst_element_get_static_pad(e, "src");
+    gst_pad_add_probe(
+        src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+        [](GstPad *, GstPadProbeInfo *info, gpointer ud) -> GstPadProbeReturn {
+          auto *sn = static_cast<Seen *>(ud);
+          std::lock_guard<std::mutex> g(sn->m);
+          if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+            GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+            sn->bufs.emplace_back(gst_segment_to_running_time(&sn->seg, GST_FORMAT_TIME, GST_BUFFER_PTS(b)),
+                                  GST_BUFFER_PTS(b), GST_BUFFER_DURATION(b));
+          } else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_SEGMENT) {
+            const GstSegment *sg;
+            gst_event_parse_segment(GST_PAD_PROBE_INFO_EVENT(info), &sg);
+            gst_segment_copy_into(sg, &sn->seg);
+            sn->segments++;
+          }
+          return GST_PAD_PROBE_OK;
+        },
+        &seen, NULL);
+    gst_object_unref(src);
+  });
+  FakeSession *s = f.fake();
   f.push_input(0, 1000);
   s->event(T::SpeechStarted, "item_u", "", 0);
   s->event(T::SpeechStopped, "item_u", "", -1, 12000);  // 0.5 s
