@@ -252,6 +252,12 @@ static GstStaticPadTemplate input_transcript_src_template =
 // Enums
 // ---------------------------------------------------------------------------------------------
 
+// Registers a static enum type once (thread-safe), for the enum properties below.
+static GType register_enum_once(GType *type, const char *name, const GEnumValue *values) {
+  if (g_once_init_enter(type)) g_once_init_leave(type, g_enum_register_static(name, values));
+  return *type;
+}
+
 #define GST_TYPE_REALTIMECONV_PROTOCOL (gst_realtimeconv_protocol_get_type())
 static GType gst_realtimeconv_protocol_get_type(void) {
   static GType t = 0;
@@ -260,8 +266,7 @@ static GType gst_realtimeconv_protocol_get_type(void) {
       {1, "GA protocol", "ga"},
       {2, "2024 beta / preview protocol", "preview"},
       {0, NULL, NULL}};
-  if (g_once_init_enter(&t)) g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvProtocol", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvProtocol", values);
 }
 
 #define GST_TYPE_REALTIMECONV_MODALITY (gst_realtimeconv_modality_get_type())
@@ -270,8 +275,7 @@ static GType gst_realtimeconv_modality_get_type(void) {
   static const GEnumValue values[] = {{0, "Audio (with its transcript)", "audio"},
                                       {1, "Text only", "text"},
                                       {0, NULL, NULL}};
-  if (g_once_init_enter(&t)) g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvModality", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvModality", values);
 }
 
 #define GST_TYPE_REALTIMECONV_TURN_DETECTION (gst_realtimeconv_turn_detection_get_type())
@@ -281,9 +285,7 @@ static GType gst_realtimeconv_turn_detection_get_type(void) {
                                       {1, "Semantic voice activity detection", "semantic-vad"},
                                       {2, "None (manual: commit / create-response signals)", "none"},
                                       {0, NULL, NULL}};
-  if (g_once_init_enter(&t))
-    g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvTurnDetection", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvTurnDetection", values);
 }
 
 #define GST_TYPE_REALTIMECONV_EAGERNESS (gst_realtimeconv_eagerness_get_type())
@@ -294,8 +296,7 @@ static GType gst_realtimeconv_eagerness_get_type(void) {
                                       {2, "Medium", "medium"},
                                       {3, "High", "high"},
                                       {0, NULL, NULL}};
-  if (g_once_init_enter(&t)) g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvEagerness", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvEagerness", values);
 }
 
 #define GST_TYPE_REALTIMECONV_NOISE_REDUCTION (gst_realtimeconv_noise_reduction_get_type())
@@ -305,9 +306,7 @@ static GType gst_realtimeconv_noise_reduction_get_type(void) {
                                       {1, "Near field (headset)", "near-field"},
                                       {2, "Far field (room microphone)", "far-field"},
                                       {0, NULL, NULL}};
-  if (g_once_init_enter(&t))
-    g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvNoiseReduction", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvNoiseReduction", values);
 }
 
 #define GST_TYPE_REALTIMECONV_SILENCE_FILL (gst_realtimeconv_silence_fill_get_type())
@@ -318,9 +317,7 @@ static GType gst_realtimeconv_silence_fill_get_type(void) {
       {1, "Always silence buffers", "always"},
       {2, "Always GAP events", "never"},
       {0, NULL, NULL}};
-  if (g_once_init_enter(&t))
-    g_once_init_leave(&t, g_enum_register_static("GstRealtimeConvSilenceFill", values));
-  return t;
+  return register_enum_once(&t, "GstRealtimeConvSilenceFill", values);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -168,6 +168,21 @@ R want_enum(JsonNode *n, const std::string &p, const std::vector<std::string> &a
   *out = v;
   return std::nullopt;
 }
+// An array of enum strings (modalities, output_modalities): each element checked, duplicates
+// folded, first-seen order kept.
+R want_enum_set(JsonNode *n, const std::string &p, const std::vector<std::string> &allowed,
+                std::vector<std::string> *out) {
+  if (!is_array(n)) return err_type(p, "an array", n);
+  JsonArray *a = json_node_get_array(n);
+  out->clear();
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    std::string v;
+    if (R e = want_enum(json_array_get_element(a, i), p + "[" + std::to_string(i) + "]", allowed, &v)) return e;
+    if (!contains(*out, v)) out->push_back(v);
+  }
+  return std::nullopt;
+}
+
 R want_object(JsonNode *n, const std::string &p, JsonObject **out) {
   if (!is_object(n)) return err_type(p, "an object", n);
   *out = json_node_get_object(n);
@@ -431,25 +446,13 @@ R apply_preview(SessionConfig &cfg, JsonObject *s, const ValidationContext &ctx)
     if (R e = want_string(n, P + "model", &m)) return e;  // fixed by the URL, not changed (§2.1)
   }
   if (JsonNode *n = member(s, "modalities")) {
-    if (!is_array(n)) return err_type(P + "modalities", "an array", n);
-    JsonArray *a = json_node_get_array(n);
     std::vector<std::string> mods;
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-      std::string v;
-      if (R e = want_enum(json_array_get_element(a, i), P + "modalities[" + std::to_string(i) + "]",
-                          {"text", "audio"}, &v))
-        return e;
-      if (!contains(mods, v)) mods.push_back(v);
-    }
+    if (R e = want_enum_set(n, P + "modalities", {"text", "audio"}, &mods)) return e;
     // §2.1: ["text"] or ["text","audio"]; audio alone cannot be enabled (AZ-REF).
     if (!contains(mods, "text"))
       return err_value(P + "modalities",
                        "Invalid modalities: the supported combinations are ['text'] and ['audio', 'text'].");
-    cfg.modalities.clear();
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-      const std::string v = string_of(json_array_get_element(a, i));
-      if (!contains(cfg.modalities, v)) cfg.modalities.push_back(v);
-    }
+    cfg.modalities = mods;
   }
   if (JsonNode *n = member(s, "instructions"))
     if (R e = want_string(n, P + "instructions", &cfg.instructions)) return e;
@@ -520,16 +523,8 @@ R apply_ga(SessionConfig &cfg, JsonObject *s, const ValidationContext &ctx) {
     if (R e = want_string(n, P + "model", &m)) return e;
   }
   if (JsonNode *n = member(s, "output_modalities")) {
-    if (!is_array(n)) return err_type(P + "output_modalities", "an array", n);
-    JsonArray *a = json_node_get_array(n);
     std::vector<std::string> mods;
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-      std::string v;
-      if (R e = want_enum(json_array_get_element(a, i), P + "output_modalities[" + std::to_string(i) + "]",
-                          {"text", "audio"}, &v))
-        return e;
-      if (!contains(mods, v)) mods.push_back(v);
-    }
+    if (R e = want_enum_set(n, P + "output_modalities", {"text", "audio"}, &mods)) return e;
     // §2.2: ["audio"] or ["text"], "not possible to request both".
     if (mods.size() != 1)
       return err_value(P + "output_modalities",
