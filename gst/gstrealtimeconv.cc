@@ -66,8 +66,9 @@
  * is updated and the rest of the response is re-anchored at its arrival time (DISCONT). Between
  * responses the streaming thread waits on the pipeline clock (a #GstClockID, unscheduled by
  * flushes, state changes and new data) and pushes GAP events (or silence, see
- * #GstRealtimeConv:silence-fill) up to `now - latency` every 20 ms, so a live `audiomixer`
- * downstream never waits; the text pads get GAP events up to the same point every 500 ms.
+ * #GstRealtimeConv:silence-fill) up to `now - latency` every `latency / 2` (at least 20 ms, at
+ * most 100 ms), so a live `audiomixer` downstream does not wait for its timeout; the text pads
+ * get GAP events up to the same point every 500 ms.
  *
  * Non-live upstream (files): a response is placed at the input running time where the user
  * stopped speaking (`audio_end_ms` of the turn, or the input position when a response was
@@ -392,7 +393,15 @@ static guint signals[LAST_SIGNAL];
 namespace {
 
 constexpr GstClockTime kMaxQueuedAudio = 120 * GST_SECOND;
-constexpr GstClockTime kLiveFillInterval = 20 * GST_MSECOND;
+// Live output between responses: how often the src task wakes to push GAP events (or silence) up
+// to `now - latency`: latency / 2, within [20 ms, 100 ms] (the 100 ms granularity of the cloud
+// transcribers of gst-plugins-rs). Each push wakes the src task and every element downstream, so
+// this is most of the CPU an idle live session costs; a GAP is only ever up to one interval later
+// than `now - latency`, and never delays audio (audio is pushed as soon as it arrives).
+constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND, kLiveFillMax = 100 * GST_MSECOND;
+inline GstClockTime live_fill_interval(GstClockTime latency) {
+  return std::clamp<GstClockTime>(latency / 2, kLiveFillMin, kLiveFillMax);
+}
 constexpr GstClockTime kTextGapInterval = 500 * GST_MSECOND;
 constexpr GstClockTime kSilenceChunk = 100 * GST_MSECOND;
 constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
@@ -427,9 +436,29 @@ struct Settings {
   bool barge_in = true;
 };
 
+// Collects what must happen after the state lock is released: bus messages and engine calls.
+struct Deferred {
+  std::vector<GstMessage *> msgs;
+  std::vector<std::function<void()>> calls;
+  Deferred() = default;
+  Deferred(const Deferred &) = delete;
+  Deferred &operator=(const Deferred &) = delete;
+  ~Deferred() {
+    for (GstMessage *m : msgs) gst_message_unref(m);
+  }
+  bool empty() const { return msgs.empty() && calls.empty(); }
+  void post(GstRealtimeConv *self) {
+    for (auto &c : calls) c();
+    calls.clear();
+    for (GstMessage *m : msgs) gst_element_post_message(GST_ELEMENT(self), m);
+    msgs.clear();
+  }
+};
+
 // One notification from the engine, queued for the control thread.
 struct CtlMsg {
-  enum Kind { State, Event, Audio, Error, FunctionCall, Reconnecting, Reconnected, InputDropped, InboxOverflow } kind = Event;
+  enum Kind { State, Event, Audio, Error, FunctionCall, Reconnecting, Reconnected, InputDropped, InboxOverflow,
+              Post } kind = Event;
   uint64_t serial = 0;  // session serial: stale notifications of a replaced session are dropped
   GstClockTime arrival_rt = GST_CLOCK_TIME_NONE;
   rtc::SessionState state = rtc::SessionState::Idle;
@@ -443,6 +472,7 @@ struct CtlMsg {
   int64_t a = 0, b = 0;
   bool flag = false;
   size_t audio_bytes = 0;  // bytes of `audio` counted in the inbox bound
+  std::unique_ptr<Deferred> deferred;  // kind Post: messages / calls of audio handled inline
   ~CtlMsg() {
     if (audio) gst_buffer_unref(audio);
   }
@@ -603,6 +633,7 @@ struct RtcPriv {
   GstClockTime origin_rt = GST_CLOCK_TIME_NONE;
   GstClockTime pushed_end[kNumPads] = {GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE};
   std::deque<OutItem> q[kNumPads];
+  GstClockTime q_audio_ns = 0;  // total duration queued in q[kAudioPad] (its bound, checked per delta)
   std::deque<OutItem> evq;  // serialized upstream events for src, at the input position they came at
   GstClockTime frontier = GST_CLOCK_TIME_NONE;  // non-live: output released up to here
   bool eos_queued = false, eos_pushed = false;
@@ -771,6 +802,7 @@ static GstClockTime clock_running_time(RtcPriv *p) {
 }
 
 static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m);
+static bool handle_audio_inline(GstRealtimeConv *self, CtlMsg &m);
 
 // ---------------------------------------------------------------------------------------------
 // Engine listener: runs on the engine's network thread, only enqueues.
@@ -823,6 +855,7 @@ class Listener final : public rtc::SessionListener {
     m->audio_bytes = bytes;
     m->ainfo = info;
     delete h;
+    if (handle_audio_inline(self_, *m)) return;
     enqueue_ctl(self_, std::move(m));
   }
   void free_audio(void *handle) override {
@@ -1151,18 +1184,6 @@ static void start_session(GstRealtimeConv *self) {
 
 namespace {
 
-// Collects what must happen after the state lock is released: bus messages and engine calls.
-struct Deferred {
-  std::vector<GstMessage *> msgs;
-  std::vector<std::function<void()>> calls;
-  void post(GstRealtimeConv *self) {
-    for (auto &c : calls) c();
-    calls.clear();
-    for (GstMessage *m : msgs) gst_element_post_message(GST_ELEMENT(self), m);
-    msgs.clear();
-  }
-};
-
 GstMessage *elem_msg(GstRealtimeConv *self, GstStructure *s) { return gst_message_new_element(GST_OBJECT(self), s); }
 
 gint64 rt_field(GstClockTime t) { return GST_CLOCK_TIME_IS_VALID(t) ? (gint64)t : -1; }
@@ -1272,6 +1293,10 @@ static void drop_queued_locked(RtcPriv *p, int pad, const std::function<bool(Out
     } else {
       ++it;
     }
+  }
+  if (pad == kAudioPad) {  // the predicate may also trim items: recount (barge-in only, not per delta)
+    p->q_audio_ns = 0;
+    for (const OutItem &o : q) p->q_audio_ns += GST_CLOCK_TIME_IS_VALID(o.dur) ? o.dur : 0;
   }
 }
 
@@ -1472,8 +1497,7 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   if ((gsize)n * p->out_bpf != gst_buffer_get_size(m.audio)) gst_buffer_resize(m.audio, 0, (gssize)(n * p->out_bpf));
 
   // Bounded queue: the engine thread never waits; audio beyond kMaxQueuedAudio is dropped.
-  GstClockTime queued = 0;
-  for (const OutItem &o : p->q[kAudioPad]) queued += GST_CLOCK_TIME_IS_VALID(o.dur) ? o.dur : 0;
+  const GstClockTime queued = p->q_audio_ns;
   if (queued > kMaxQueuedAudio) {
     p->dropped_audio_samples += n;
     if (!p->overflow_warned) {
@@ -1547,6 +1571,7 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   o.item_id = info.item_id;
   o.samples = n;
   o.discont = discont;
+  p->q_audio_ns += o.dur;
   p->q[kAudioPad].push_back(std::move(o));
   wake_src_locked(p);
 }
@@ -2014,6 +2039,9 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
                           ("first sample %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " samples", m.a, m.b));
       break;
     }
+    case CtlMsg::Post:
+      if (m.deferred) m.deferred->post(self);
+      break;
     case CtlMsg::InboxOverflow:
       if (m.flag)
         GST_ELEMENT_WARNING(self, STREAM, FAILED,
@@ -2030,6 +2058,34 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       break;
   }
   d.post(self);
+}
+
+// Response audio is turned into timed output on the engine's thread itself when the control
+// thread has nothing pending: one thread hand-off less per delta (the src task is woken directly).
+// Order is kept: every notification comes from the engine's one network thread, so when nothing
+// is pending no earlier notification can still be in flight. Nothing here blocks: the state lock
+// is only ever held for bookkeeping (never across a push or a wait), and what must be posted
+// (a late-audio warning) goes to the control thread, so no bus handler runs on the network thread.
+static bool handle_audio_inline(GstRealtimeConv *self, CtlMsg &m) {
+  RtcPriv *p = self->priv;
+  {
+    std::lock_guard<std::mutex> g(p->inbox_mutex);
+    if (p->ctl_stop || p->pending.load() != 0) return false;
+  }
+  {
+    std::lock_guard<std::mutex> g(p->session_mutex);
+    if (m.serial != p->session_serial) return true;  // a replaced session's audio: dropped
+  }
+  auto d = std::make_unique<Deferred>();
+  handle_audio(self, m, *d);
+  if (!d->empty()) {
+    auto post = std::make_unique<CtlMsg>();
+    post->kind = CtlMsg::Post;
+    post->serial = m.serial;
+    post->deferred = std::move(d);
+    enqueue_ctl(self, std::move(post));
+  }
+  return true;
 }
 
 static void ctl_loop(gpointer data) {
@@ -2157,6 +2213,7 @@ static gint64 next_caption_expiry_locked(RtcPriv *p) {
 // What the output side needs from the settings (read once per iteration, outside the lock order).
 struct OutSettings {
   GstClockTime lat = 0, caption_lat = 0;
+  GstClockTime fill_interval = kLiveFillMin;  // live_fill_interval(lat)
   bool manual_captions = false;  // manual turn detection with input transcription
 };
 
@@ -2223,9 +2280,9 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     } else if (live) {
       if (GST_CLOCK_TIME_IS_VALID(now) && now > lat) {
         GstClockTime t = now - lat;
-        if (t >= aend + kLiveFillInterval) target = t;
+        if (t >= aend + os.fill_interval) target = t;
       }
-      if (GST_CLOCK_TIME_IS_VALID(now)) *wake_rt = aend + kLiveFillInterval + lat;
+      if (GST_CLOCK_TIME_IS_VALID(now)) *wake_rt = aend + os.fill_interval + lat;
     } else {
       target = p->frontier;
       if (!aq.empty()) target = tmin(target, aq.front().rt);
@@ -2287,6 +2344,8 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     auto &q = p->q[best.pad];
     *out = std::move(q.front());
     q.pop_front();
+    if (best.pad == kAudioPad && GST_CLOCK_TIME_IS_VALID(out->dur))
+      p->q_audio_ns -= std::min(p->q_audio_ns, out->dur);
     if (best.pad != kAudioPad) {
       out->rt = best.rt;
       if (!GST_CLOCK_TIME_IS_VALID(out->dur) && best.pad == kTextPad) {
@@ -2368,6 +2427,7 @@ static OutSettings out_settings(RtcPriv *p) {
   std::lock_guard<std::mutex> g(p->props_mutex);
   os.lat = ms_to_ns(p->settings.latency_ms);
   os.caption_lat = ms_to_ns(p->settings.caption_latency_ms);
+  os.fill_interval = live_fill_interval(os.lat);
   os.manual_captions = p->settings.turn_detection == 2 && !p->settings.transcription_model.empty();
   return os;
 }
@@ -2787,6 +2847,7 @@ static void reset_output_locked(RtcPriv *p) {
   for (int i = 0; i < kNumPads; i++) {
     for (OutItem &o : p->q[i]) out_item_clear(o);
     p->q[i].clear();
+    p->q_audio_ns = 0;
     p->pushed_end[i] = GST_CLOCK_TIME_NONE;
     p->need_segment[i] = true;
     p->need_discont[i] = true;

@@ -360,10 +360,17 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
 
   // ---- public side helpers ----
   void wake_locked();
+  // The two halves of wake_locked(), for the input hot path: claim under `mu`, post once `mu` is
+  // released, so that the woken network thread does not block on `mu` at once (a context switch
+  // there and back per input chunk). A wake-up claimed and posted late is never lost: process()
+  // clears wake_pending before it reads the queues.
+  bool claim_wake_locked();
+  void post_wake();
   bool enqueue(Cmd &&c);
   size_t drop_cmds_locked(bool keep_update_config);  // returns the number dropped
   void reset_conversation();
   void push(const uint8_t *data, size_t len);
+  bool push_locked(const uint8_t *data, size_t len);
   void log_any(LogLevel lvl, std::string msg);
 
   // ---- network thread ----
@@ -493,8 +500,16 @@ Session::Impl::~Impl() {
 }
 
 void Session::Impl::wake_locked() {
-  if (wake_pending || !net_running) return;
+  if (claim_wake_locked()) post_wake();
+}
+
+bool Session::Impl::claim_wake_locked() {
+  if (wake_pending || !net_running) return false;
   wake_pending = true;
+  return true;
+}
+
+void Session::Impl::post_wake() {
   auto *ref = new std::shared_ptr<Impl>(shared_from_this());
   net::post(on_wake, ref, [](gpointer d) { delete static_cast<std::shared_ptr<Impl> *>(d); });
 }
@@ -2070,7 +2085,12 @@ void Session::Impl::exec(Cmd &c) {
 }
 
 void Session::Impl::push(const uint8_t *data, size_t len) {
-  if (!data || len == 0) return;
+  if (push_locked(data, len)) post_wake();
+}
+
+// push() under `mu`; returns true when the network thread must be woken (after `mu` is released).
+bool Session::Impl::push_locked(const uint8_t *data, size_t len) {
+  if (!data || len == 0) return false;
   Impl &s = *this;
   std::lock_guard<std::mutex> lk(s.mu);
   s.abuf.insert(s.abuf.end(), data, data + len);
@@ -2101,10 +2121,9 @@ void Session::Impl::push(const uint8_t *data, size_t len) {
       s.st.input_ms_dropped = static_cast<uint64_t>(s.dropped_samples * 1000 / s.in_rate);
       s.st.input_samples_dropped = static_cast<uint64_t>(s.dropped_samples);
     }
-    s.wake_locked();
-    return;
+    return s.claim_wake_locked();
   }
-  if (s.accepting && pending >= s.chunk_bytes) s.wake_locked();
+  return s.accepting && pending >= s.chunk_bytes && s.claim_wake_locked();
 }
 
 // =============================================================================================

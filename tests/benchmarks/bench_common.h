@@ -148,6 +148,14 @@ inline int64_t cpu_us() {
          ru.ru_stime.tv_usec;
 }
 
+// User and kernel CPU of this process, microseconds.
+inline void cpu_split_us(int64_t *user, int64_t *sys) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  *user = static_cast<int64_t>(ru.ru_utime.tv_sec) * 1000000 + ru.ru_utime.tv_usec;
+  *sys = static_cast<int64_t>(ru.ru_stime.tv_sec) * 1000000 + ru.ru_stime.tv_usec;
+}
+
 inline long rusage_ctxsw() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -190,8 +198,9 @@ inline long env_long(const char *name, long def) {
   return v && *v ? std::atol(v) : def;
 }
 
-// CPU time (utime + stime, microseconds) of every thread of this process, by thread id, with
-// its name (/proc/self/task/*/stat).
+// CPU time (microseconds) of every thread of this process, by thread id, with its name: the
+// scheduler's nanosecond run time (/proc/self/task/*/schedstat), or utime + stime in clock ticks
+// (/proc/self/task/*/stat, 10 ms resolution) where schedstat is missing.
 struct ThreadCpu {
   std::string name;
   int64_t us;
@@ -214,7 +223,11 @@ inline std::map<long, ThreadCpu> thread_cpu() {
       if (i == 14) ut = std::atoll(tok.c_str());
       if (i == 15) st = std::atoll(tok.c_str());
     }
-    r[std::atol(e)] = {s.substr(a + 1, b - a - 1), (ut + st) * 1000000 / tck};
+    int64_t us = (ut + st) * 1000000 / tck;
+    std::ifstream ss(std::string("/proc/self/task/") + e + "/schedstat");
+    long long run_ns = -1;
+    if (ss >> run_ns && run_ns >= 0) us = run_ns / 1000;
+    r[std::atol(e)] = {s.substr(a + 1, b - a - 1), us};
   }
   g_dir_close(d);
   return r;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for the benchmarks of issue 7: builds in release mode (build-bench/, -O3, no GStreamer
+# One command for the benchmarks of issue 7: builds in release mode (build-bench/, -O2, no GStreamer
 # debug logging), runs every benchmark against realtime-emulator (tone voice), and writes
 #   tests/benchmarks/results/latest.md    the table (copied into README.md "Performance" by hand)
 #   tests/benchmarks/results/latest.json  machine, date, every raw record, the summary
@@ -41,7 +41,9 @@ has_phase() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 echo "== build (release) in $BUILD"
 if [ ! -f "$BUILD/build.ninja" ]; then
-  meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Dbenchmarks=enabled || exit 1
+  meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled || exit 1
+else
+  meson configure "$BUILD" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || exit 1
 fi
 ninja -C "$BUILD" tests/benchmarks/bench_decode tests/benchmarks/bench_element server/realtime-emulator || exit 1
 
@@ -93,9 +95,23 @@ if has_phase input; then
   done
 fi
 
+busy_start() {  # keeps every core out of idle with nice-19 spinners (they yield at once to real work)
+  BUSY_PIDS=""
+  for _ in $(seq "$(nproc)"); do nice -n 19 sh -c 'while :; do :; done' & BUSY_PIDS="$BUSY_PIDS $!"; done
+}
+busy_stop() { kill $BUSY_PIDS 2> /dev/null; wait $BUSY_PIDS 2> /dev/null; }
+
 if has_phase cpu; then
-  run cpu_session "$B/bench_element" session --n 1 --seconds "$CPU_S" --id cpu_session
-  run cpu_baseline "$B/bench_element" session --n 1 --seconds $(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 )) --baseline --id cpu_baseline
+  # One session, loop-lag probe off. The baseline is the same live source without the element.
+  # Twice: on an idle machine (every wake-up of a thread also pays the VM's exit from idle), and
+  # with the cores kept busy by nice-19 spinners (what a loaded server sees).
+  BASE_S=$(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 ))
+  run cpu_session "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session
+  run cpu_baseline "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline
+  busy_start
+  run cpu_session_busy "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session_busy
+  run cpu_baseline_busy "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline_busy
+  busy_stop
 fi
 
 if has_phase length; then
@@ -140,6 +156,11 @@ if has_phase density; then
       run "density_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --id "density_$mid"
     fi
   fi
+  # The live sources alone at two sizes: the element's own CPU per session at scale is
+  # (CPU with the element - CPU of the sources alone) / N.
+  for n in ${BENCH_DENSITY_BASE_N:-100 200}; do
+    run "density_base_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --baseline --id "density_base_$n"
+  done
 fi
 
 echo "== report ($(( $(date +%s) - START )) s of benchmarks)"
