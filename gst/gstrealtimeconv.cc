@@ -589,6 +589,7 @@ struct RtcPriv {
   bool have_segment = false, time_segment = true;
   rtcgst::InputTimeline timeline;
   bool upstream_live = false, live_known = false;
+  int answered_live = -1;  // what our last LATENCY answer said: -1 no answer, 0 not live, 1 live
   GstClockTime upstream_min = 0, upstream_max = GST_CLOCK_TIME_NONE;
   GstClockTime pipeline_latency = GST_CLOCK_TIME_NONE;
   int64_t samples_since_commit = 0;
@@ -1480,19 +1481,34 @@ static void turn_call_decided_locked(GstRealtimeConv *self, const std::string &c
   p->drain_cond.notify_all();
 }
 
+static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d);
+
+// The src task is woken once the state lock is released: woken under the lock, it would at once
+// block on that lock (a context switch there and back per delta).
 static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   RtcPriv *p = self->priv;
-  std::lock_guard<std::mutex> g(p->lock);
-  if (p->in_flushing || p->eos_queued || !m.audio || p->srcresult != GST_FLOW_OK) return;
+  bool queued;
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    queued = handle_audio_locked(self, m, d);
+    if (queued && p->clock_id) gst_clock_id_unschedule(p->clock_id);
+  }
+  if (queued) p->cond.notify_all();
+}
+
+// Queues one delta for src; true when it was queued (the src task must be woken).
+static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
+  RtcPriv *p = self->priv;
+  if (p->in_flushing || p->eos_queued || !m.audio || p->srcresult != GST_FLOW_OK) return false;
   const rtc::AudioDeltaInfo &info = m.ainfo;
   Response *r = response_for_locked(p, info.response_id);
-  if (r->dropped) return;
+  if (r->dropped) return false;
   ItemAudio &it = item_for_locked(p, info.item_id);
-  if (it.truncated) return;
+  if (it.truncated) return false;
   it.resp = r->serial;
   it.response_id = info.response_id;
   const int64_t n = (int64_t)gst_buffer_get_size(m.audio) / p->out_bpf;
-  if (n <= 0) return;
+  if (n <= 0) return false;
   // Whole frames only (a delta of an odd number of bytes in pcm16 would shift every later sample).
   if ((gsize)n * p->out_bpf != gst_buffer_get_size(m.audio)) gst_buffer_resize(m.audio, 0, (gssize)(n * p->out_bpf));
 
@@ -1504,7 +1520,7 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       p->overflow_warned = true;
       GST_WARNING_OBJECT(self, "output queue full (%" GST_TIME_FORMAT "): dropping response audio", GST_TIME_ARGS(queued));
     }
-    return;
+    return false;
   }
 
   const bool live = is_live_locked(p);
@@ -1573,7 +1589,7 @@ static void handle_audio(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   o.discont = discont;
   p->q_audio_ns += o.dur;
   p->q[kAudioPad].push_back(std::move(o));
-  wake_src_locked(p);
+  return true;
 }
 
 static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, GstClockTime dur,
@@ -2593,14 +2609,26 @@ static void query_upstream_latency(GstRealtimeConv *self) {
     gboolean live;
     GstClockTime min, max;
     gst_query_parse_latency(q, &live, &min, &max);
-    std::lock_guard<std::mutex> g(p->lock);
-    if (!p->live_known || p->upstream_live != (bool)live)
-      GST_INFO_OBJECT(self, "upstream is %s", live ? "live" : "not live");
-    p->live_known = true;
-    p->upstream_live = live;
-    p->upstream_min = min;
-    p->upstream_max = max;
-    wake_src_locked(p);
+    bool repost = false;
+    {
+      std::lock_guard<std::mutex> g(p->lock);
+      if (!p->live_known || p->upstream_live != (bool)live)
+        GST_INFO_OBJECT(self, "upstream is %s", live ? "live" : "not live");
+      p->live_known = true;
+      p->upstream_live = live;
+      p->upstream_min = min;
+      p->upstream_max = max;
+      // A live source often answers LATENCY only once it has negotiated, i.e. after the pipeline
+      // configured its latency while going to PLAYING: then our earlier answer (failed, or not
+      // live) is stale and the sinks would render our output without our latency budget.
+      repost = live && p->answered_live != 1;
+      if (repost) p->answered_live = 1;  // once: the pipeline's next query gets the live answer
+      wake_src_locked(p);
+    }
+    if (repost) {
+      GST_INFO_OBJECT(self, "upstream turned out live: asking the pipeline to recompute its latency");
+      gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+    }
   }
   gst_query_unref(q);
 }
@@ -2890,6 +2918,7 @@ static void reset_all_locked(RtcPriv *p) {
   p->out_segment_valid = false;
   p->live_known = false;
   p->upstream_live = false;
+  p->answered_live = -1;
   p->pipeline_latency = GST_CLOCK_TIME_NONE;
   p->fatal = false;
   p->group_id = 0;
@@ -3076,8 +3105,8 @@ static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
     case GST_QUERY_LATENCY: {
       GstQuery *up = gst_query_new_latency();
       gboolean ok = gst_pad_peer_query(self->sinkpad, up);
+      gboolean live = FALSE;
       if (ok) {
-        gboolean live;
         GstClockTime min, max;
         gst_query_parse_latency(up, &live, &min, &max);
         {
@@ -3101,6 +3130,10 @@ static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
         GST_DEBUG_OBJECT(pad, "latency: live %d min %" GST_TIME_FORMAT " max %" GST_TIME_FORMAT, live,
                          GST_TIME_ARGS(min), GST_TIME_ARGS(max));
         gst_query_set_latency(query, live, min, max);
+      }
+      {
+        std::lock_guard<std::mutex> g(p->lock);
+        p->answered_live = ok ? (live ? 1 : 0) : -1;
       }
       gst_query_unref(up);
       return ok;

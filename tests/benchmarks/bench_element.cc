@@ -633,7 +633,9 @@ int run_session(const Opts &o) {
 
   bench::Emulator emu;
   if (!baseline && !emu.start(emulator_args("realtime"))) return 1;
-  const std::string props = "instructions=\"Say: " + bench::say_text(say_s) + "\"";
+  std::string props = "instructions=\"Say: " + bench::say_text(say_s) + "\"";
+  const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default (40 ms)
+  if (chunk_ms > 0) props += " chunk-duration=" + std::to_string(chunk_ms);
   // Touch the network thread first so that the RSS baseline includes it.
   if (!baseline) (void)rtc::net::context();
   g_usleep(100000);
@@ -716,6 +718,7 @@ int run_session(const Opts &o) {
   emu.stop();
 
   Json j;
+  j.integer("chunk_ms", chunk_ms > 0 ? chunk_ms : 40);
   j.integer("n", n).boolean("baseline", baseline).boolean("all_ready", ready).integer("ready", static_cast<long long>(updated));
   j.num("ready_s", ready_s).num("wall_s", wall_s).num("cpu_ms", cpu_ms);
   j.num("cpu_ms_per_session_s", cpu_ms / wall_s / n).num("cpu_cores", cpu_ms / 1000.0 / wall_s);

@@ -170,6 +170,10 @@ def main():
         if b:
             el = tot - b["cpu_ms_per_session_s"]
             txt += f", source alone {b['cpu_ms_per_session_s']:.1f} → element {el:.1f} ms/s"
+        s100 = by.get("cpu_session_chunk100")
+        if s100 and b:
+            txt += (f"; with chunk-duration=100: process {s100['cpu_ms_per_session_s']:.1f} → element "
+                    f"{s100['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.1f} ms/s")
         parts.append(txt)
         if sb:
             txt = f"cores kept busy (nice-19 load): process {sb['cpu_ms_per_session_s']:.1f} ms/s{split(sb)}"
@@ -193,6 +197,8 @@ def main():
         res = f"{best} sessions held real time"
         if broke:
             res += f" (first break at {min(broke)})"
+        if not broke and best == dens[-1]["n"]:
+            res += " (the largest N tried, BENCH_DENSITY_MAX: none broke)"
         row("Concurrent real-time sessions in one process, no late buffers", "≥ 200", res, status(best >= 200))
         multi = [r for r in held_ if r["n"] >= 10]
         per = None

@@ -108,6 +108,8 @@ if has_phase cpu; then
   BASE_S=$(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 ))
   run cpu_session "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session
   run cpu_baseline "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline
+  # Each input chunk costs one wake-up of the network thread and one send: the same with 100 ms chunks.
+  run cpu_session_chunk100 "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --chunk 100 --id cpu_session_chunk100
   busy_start
   run cpu_session_busy "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session_busy
   run cpu_baseline_busy "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline_busy

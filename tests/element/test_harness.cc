@@ -291,6 +291,33 @@ TEST(Harness, LatencyQueryNonLive) {
   gst_query_unref(q);
 }
 
+// A live source often answers LATENCY only once negotiated, after the pipeline configured its
+// latency: when the element then finds upstream live, it asks for a new latency computation.
+TEST(Harness, LatencyMessageWhenUpstreamTurnsOutLive) {
+  Fixture f(true);
+  f.push_input(0, 100);
+  GstMessage *m = f.pop_message(GST_MESSAGE_LATENCY, nullptr, 2000);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(GST_MESSAGE_SRC(m), GST_OBJECT(f.e));
+  gst_message_unref(m);
+  // The pipeline's new query is answered live: no further message.
+  GstQuery *q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
+  gst_query_unref(q);
+  f.push_input(100 * MS, 100);
+  m = f.pop_message(GST_MESSAGE_LATENCY, nullptr, 300);
+  EXPECT_EQ(m, nullptr) << (m ? GST_OBJECT_NAME(GST_MESSAGE_SRC(m)) : "");
+  if (m) gst_message_unref(m);
+}
+
+TEST(Harness, NoLatencyMessageWhenUpstreamIsNotLive) {
+  Fixture f(false);
+  f.push_input(0, 100);
+  GstMessage *m = f.pop_message(GST_MESSAGE_LATENCY, nullptr, 300);
+  EXPECT_EQ(m, nullptr);
+  if (m) gst_message_unref(m);
+}
+
 TEST(Harness, StickyEventsOnEverySrcPad) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "transcription-language", "fr", NULL); });
   f.push_input(0, 500);
