@@ -570,9 +570,6 @@ struct RtcPriv {
   std::atomic<int> inbox_bytes_per_sec{48000};
   bool ctl_stop = false;
   std::atomic<guint> pending{0};
-  // Of `pending`, the notifications that change the element's state (all but Post): events are
-  // handled inline on the network thread only when this is 0 (see handle_inline()).
-  std::atomic<guint> pending_state{0};
   GstTask *ctl_task = nullptr;
   GRecMutex ctl_task_lock;
 
@@ -806,7 +803,7 @@ static GstClockTime clock_running_time(RtcPriv *p) {
 }
 
 static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m);
-static bool handle_inline(GstRealtimeConv *self, CtlMsg &m);
+static bool handle_audio_inline(GstRealtimeConv *self, CtlMsg &m);
 
 // ---------------------------------------------------------------------------------------------
 // Engine listener: runs on the engine's network thread, only enqueues.
@@ -835,7 +832,6 @@ class Listener final : public rtc::SessionListener {
     auto m = make(CtlMsg::Event);
     m->ev = std::make_unique<rtc::ServerEvent>(ev);
     m->ctx = ctx;
-    if (handle_inline(self_, *m)) return;
     enqueue_ctl(self_, std::move(m));
   }
   uint8_t *alloc_audio(size_t max_bytes, void **handle) override {
@@ -860,7 +856,7 @@ class Listener final : public rtc::SessionListener {
     m->audio_bytes = bytes;
     m->ainfo = info;
     delete h;
-    if (handle_inline(self_, *m)) return;
+    if (handle_audio_inline(self_, *m)) return;
     enqueue_ctl(self_, std::move(m));
   }
   void free_audio(void *handle) override {
@@ -954,7 +950,6 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
       p->inbox_other++;
     }
     if (m) {
-      if (m->kind != CtlMsg::Post) p->pending_state++;
       p->inbox.push_back(std::move(m));
       p->pending++;
     }
@@ -974,7 +969,6 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     p->inbox.push_back(std::move(w));
     p->pending++;
-    p->pending_state++;
   }
   p->inbox_cond.notify_one();
 }
@@ -2082,44 +2076,24 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
   d.post(self);
 }
 
-// The streaming notifications of a response (audio deltas, transcript / text deltas and their
-// done events) are turned into timed output on the engine's thread itself when the control thread
-// has no state change pending: one thread hand-off less per delta (the src task is woken
-// directly). Order is kept: every notification comes from the engine's one network thread, so
-// when no state change is pending, none can still be in flight. Nothing here blocks: only
-// bookkeeping under the state lock (never a push, a wait or an engine call), and what must be
-// posted (transcript messages, a late-audio warning) is queued for the control thread in order,
-// so no bus handler ever runs on the network thread.
-static bool inline_kind(const CtlMsg &m) {
-  if (m.kind == CtlMsg::Audio) return true;
-  if (m.kind != CtlMsg::Event || !m.ev) return false;
-  switch (m.ev->type) {
-    case rtc::ServerEventType::AudioTranscriptDelta:
-    case rtc::ServerEventType::TextDelta:
-    case rtc::ServerEventType::AudioTranscriptDone:
-    case rtc::ServerEventType::TextDone:
-      return true;
-    default:
-      return false;
-  }
-}
-
-static bool handle_inline(GstRealtimeConv *self, CtlMsg &m) {
+// Response audio is turned into timed output on the engine's thread itself when the control
+// thread has nothing pending: one thread hand-off less per delta (the src task is woken directly).
+// Order is kept: every notification comes from the engine's one network thread, so when nothing
+// is pending no earlier notification can still be in flight. Nothing here blocks: the state lock
+// is only ever held for bookkeeping (never across a push or a wait), and what must be posted
+// (a late-audio warning) goes to the control thread, so no bus handler runs on the network thread.
+static bool handle_audio_inline(GstRealtimeConv *self, CtlMsg &m) {
   RtcPriv *p = self->priv;
-  if (!inline_kind(m)) return false;
   {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
-    if (p->ctl_stop || p->pending_state.load() != 0) return false;
+    if (p->ctl_stop || p->pending.load() != 0) return false;
   }
   {
     std::lock_guard<std::mutex> g(p->session_mutex);
-    if (m.serial != p->session_serial) return true;  // a replaced session's notification: dropped
+    if (m.serial != p->session_serial) return true;  // a replaced session's audio: dropped
   }
   auto d = std::make_unique<Deferred>();
-  if (m.kind == CtlMsg::Audio)
-    handle_audio(self, m, *d);
-  else
-    handle_event(self, m, *d);
+  handle_audio(self, m, *d);
   if (!d->empty()) {
     auto post = std::make_unique<CtlMsg>();
     post->kind = CtlMsg::Post;
@@ -2134,14 +2108,12 @@ static void ctl_loop(gpointer data) {
   GstRealtimeConv *self = GST_REALTIMECONV(data);
   RtcPriv *p = self->priv;
   std::unique_ptr<CtlMsg> m;
-  bool was_state = false;
   {
     std::unique_lock<std::mutex> lk(p->inbox_mutex);
     p->inbox_cond.wait(lk, [p] { return p->ctl_stop || !p->inbox.empty(); });
     if (p->ctl_stop) return;
     m = std::move(p->inbox.front());
     p->inbox.pop_front();
-    was_state = m->kind != CtlMsg::Post;
     if (m->kind == CtlMsg::Audio)
       p->inbox_audio_bytes -= std::min(p->inbox_audio_bytes, m->audio_bytes);
     else if (m->kind != CtlMsg::InboxOverflow && p->inbox_other > 0)
@@ -2149,7 +2121,6 @@ static void ctl_loop(gpointer data) {
   }
   process_msg(self, *m);
   m.reset();
-  if (was_state) p->pending_state--;
   p->pending--;
   // Whatever the message was, a drain / turn wait may now be able to go on (the engine counters
   // they check change with the events that are delivered here).
@@ -2182,7 +2153,6 @@ static void stop_ctl_task(GstRealtimeConv *self) {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     left.swap(p->inbox);
     p->pending = 0;
-    p->pending_state = 0;
     p->inbox_audio_bytes = 0;
     p->inbox_other = 0;
     p->inbox_audio_warned = p->inbox_other_warned = false;

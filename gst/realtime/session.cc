@@ -115,8 +115,9 @@ struct Closer {
 
 // Closers in flight (network thread only), released at network-thread shutdown.
 std::set<Closer *> &closers() {
-  static auto *s = new std::set<Closer *>;
-  return *s;
+  // Per network thread: a closing connection is finished on the thread that owns it.
+  static thread_local std::set<Closer *> s;
+  return s;
 }
 
 void closer_finish(Closer *c) {
@@ -141,6 +142,7 @@ void closer_on_closed(SoupWebsocketConnection *, gpointer data) {
     c->timer = nullptr;
   }
   net::post(
+      net::current(),
       [](gpointer d) -> gboolean {
         closer_finish(static_cast<Closer *>(d));
         return G_SOURCE_REMOVE;
@@ -270,6 +272,9 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   ~Impl();
 
   SessionListener *listener;
+  // The network thread this Session is bound to for its whole life (every libsoup call of this
+  // Session runs there). Set once by the constructor.
+  net::Loop *loop_ = nullptr;
 
   // ---------------- shared, under mu ----------------
   mutable std::mutex mu;
@@ -511,7 +516,7 @@ bool Session::Impl::claim_wake_locked() {
 
 void Session::Impl::post_wake() {
   auto *ref = new std::shared_ptr<Impl>(shared_from_this());
-  net::post(on_wake, ref, [](gpointer d) { delete static_cast<std::shared_ptr<Impl> *>(d); });
+  net::post(loop_, on_wake, ref, [](gpointer d) { delete static_cast<std::shared_ptr<Impl> *>(d); });
 }
 
 gboolean Session::Impl::on_wake(gpointer data) {
@@ -1053,7 +1058,7 @@ void Session::Impl::retire(std::unique_ptr<Conn> &c, bool abrupt) {
   if (c->ref) {
     if (c->ws) g_signal_handlers_disconnect_by_data(c->ws, c->ref);
     // the ConnRef may still be in use by a signal emission in progress: free it later
-    net::post([](gpointer) -> gboolean { return G_SOURCE_REMOVE; }, c->ref,
+    net::post(loop_, [](gpointer) -> gboolean { return G_SOURCE_REMOVE; }, c->ref,
               [](gpointer d) { delete static_cast<ConnRef *>(d); });
     c->ref = nullptr;
   }
@@ -2131,10 +2136,12 @@ bool Session::Impl::push_locked(const uint8_t *data, size_t len) {
 
 Session::Session(EngineConfig cfg, SessionListener *listener) : impl_(std::make_shared<Impl>(std::move(cfg), listener)) {
   net::session_created();
+  impl_->loop_ = net::acquire_loop();
 }
 
 Session::~Session() {
   stop();
+  net::release_loop(impl_->loop_);
   impl_.reset();
   net::session_destroyed();
 }
@@ -2161,7 +2168,7 @@ void Session::start() {
 
 void Session::stop() {
   Impl &s = *impl_;
-  if (net::on_thread()) {
+  if (net::current() == s.loop_) {
     // Contract violation (stop from a callback); do what we can without deadlocking.
     {
       std::lock_guard<std::mutex> lk(s.mu);

@@ -2,22 +2,26 @@
 //
 // THREADING CONTRACT
 // ------------------
-// * All sessions of a process share ONE network thread ("rtc-net") that owns a GMainContext, its
-//   GMainLoop and one SoupSession. Every libsoup / SoupWebsocketConnection call runs on that
-//   thread. It is started by the first Session::start() and lives until process exit (or until
+// * The sessions of a process share a small fixed pool of network threads ("rtc-net": one per
+//   two CPU cores, 1 to 4; RTC_NET_THREADS=1..16 overrides), each owning a GMainContext, its
+//   GMainLoop and its own SoupSession(s) (net_thread.h). A Session is bound to one of them (the
+//   least loaded) when it is constructed, for its whole life: every libsoup /
+//   SoupWebsocketConnection call of that Session runs on that one thread, and no libsoup object
+//   is shared between threads. "The network thread" below means the Session's own. A thread is
+//   started by the first Session::start() bound to it and lives until process exit (or until
 //   rtc::shutdown_network_thread() is called with no session alive).
 // * Every public method of Session is thread-safe, never blocks on the network and never waits
 //   for the network thread to do work (except stop(), see below): it appends a command to the
 //   session's bounded command queue and wakes the loop with g_main_context_invoke-style dispatch.
 // * SessionListener callbacks are called ON THE NETWORK THREAD, one at a time per session, in
-//   the order the events were received. A callback must return quickly (it is shared by every
-//   session of the process): copy/enqueue and return; never push downstream, never wait on a
+//   the order the events were received. A callback must return quickly (the thread is shared by
+//   many sessions): copy/enqueue and return; never push downstream, never wait on a
 //   streaming thread, never take a lock that a streaming thread may hold while it calls into
 //   the Session.
 //   From inside a callback it IS allowed to call any public Session method except stop() and
 //   the destructor (they would deadlock: stop() waits for callbacks to finish). Those calls are
 //   queued and executed after the callback returns.
-// * stop() is idempotent and may be called from any thread except the network thread. It
+// * stop() is idempotent and may be called from any thread except the Session's network thread. It
 //   cancels a pending connect or reconnect backoff, closes the socket, and returns only when no
 //   callback of this session is running and none will run again.
 // * start() after stop() starts a fresh connection (same config, counters kept).
@@ -252,9 +256,9 @@ class Session {
   std::shared_ptr<Impl> impl_;
 };
 
-// Stops the shared network thread if no session is alive (tests, leak checkers). Optional.
+// Stops the network threads if no session is alive (tests, leak checkers). Optional.
 // Safe against Sessions created concurrently: their start() waits until the teardown is complete
-// (the old thread joined) and then starts a new network thread; nothing is ever posted into the
+// (the old threads joined) and then starts a new network thread; nothing is ever posted into a
 // dying thread's context.
 void shutdown_network_thread();
 

@@ -366,16 +366,19 @@ std::vector<std::string> emulator_args(const std::string &pace) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Engine event-loop lag: a timestamped source posted to the network thread every `period_ms`.
+// Engine event-loop lag: a timestamped source posted every `period_ms`, to each network thread in
+// turn.
 class LoopLag {
  public:
   void start(int period_ms) {
     run_ = true;
     th_ = std::thread([this, period_ms] {
       pthread_setname_np(pthread_self(), "bench-lag");
-      while (run_) {
+      const size_t loops = rtc::net::loop_count();
+      for (size_t k = 0; run_; k++) {
         auto *pd = new std::pair<LoopLag *, int64_t>(this, now_us());
         rtc::net::post(
+            rtc::net::loop_at(k % loops),
             [](gpointer d) -> gboolean {
               auto *x = static_cast<std::pair<LoopLag *, int64_t> *>(d);
               const int64_t lag = now_us() - x->second;
@@ -637,7 +640,8 @@ int run_session(const Opts &o) {
   const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default (40 ms)
   if (chunk_ms > 0) props += " chunk-duration=" + std::to_string(chunk_ms);
   // Touch the network thread first so that the RSS baseline includes it.
-  if (!baseline) (void)rtc::net::context();
+  if (!baseline)
+    for (size_t i = 0; i < rtc::net::loop_count(); i++) (void)rtc::net::context(rtc::net::loop_at(i));
   g_usleep(100000);
   const long rss0 = bench::proc_status("VmRSS");
   BusStats bus;
