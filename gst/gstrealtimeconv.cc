@@ -100,7 +100,9 @@
  * once); only a control thread blocked for long (a `function-call` handler that does not return)
  * reaches these bounds. At most 120 s of response audio can wait in the output queue (beyond,
  * dropped and counted, warning) and at most 1000 buffers in each text queue (the oldest are
- * dropped, warning).
+ * dropped, warning). While the session is disconnected, input is kept for the engine's offline
+ * buffer (10 s) and the oldest is dropped beyond: a warning with the total dropped is posted at
+ * most every 5 s and once more when the session is back (stats `input-ms-dropped`).
  *
  * ## Barge-in
  *
@@ -413,6 +415,10 @@ constexpr int kMaxInboxAudioSeconds = 60;
 constexpr size_t kMaxInboxOther = 10000;
 // Text pads: at most this many buffers wait in each text queue; the oldest are dropped beyond.
 constexpr size_t kMaxQueuedText = 1000;
+// Input dropped while disconnected (the engine reports every drop, exactly, as it happens): at
+// most one bus warning per this interval, with the total since the previous one, so an outage
+// does not flood the bus (one report per input buffer otherwise).
+constexpr gint64 kDropWarnIntervalUs = 5 * G_USEC_PER_SEC;
 
 enum PadIdx { kAudioPad = 0, kTextPad = 1, kCaptionPad = 2, kNumPads = 3 };
 
@@ -572,6 +578,9 @@ struct RtcPriv {
   std::atomic<guint> pending{0};
   GstTask *ctl_task = nullptr;
   GRecMutex ctl_task_lock;
+  // Input-dropped warnings not posted yet (control thread only; see kDropWarnIntervalUs).
+  int64_t drop_warn_first = -1, drop_warn_samples = 0;
+  gint64 drop_warn_last_us = 0;
 
   // Streaming state (lock)
   std::mutex lock;
@@ -1969,6 +1978,25 @@ static const char *state_name(rtc::SessionState s) {
   return "unknown";
 }
 
+// Control thread. Posts the input dropped since the last such warning (nothing if none).
+static void post_input_dropped_warning(GstRealtimeConv *self) {
+  RtcPriv *p = self->priv;
+  if (p->drop_warn_samples <= 0) return;
+  int rate;
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    rate = p->timeline.rate();
+  }
+  const int64_t first = p->drop_warn_first, n = p->drop_warn_samples;
+  p->drop_warn_first = -1;
+  p->drop_warn_samples = 0;
+  p->drop_warn_last_us = g_get_monotonic_time();
+  GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                      ("%.1f s of input audio were dropped while the session was disconnected.", (double)n / rate),
+                      ("from sample %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " samples in all (stats "
+                       "input-ms-dropped has the total)", first, n));
+}
+
 static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
   RtcPriv *p = self->priv;
   {
@@ -2040,19 +2068,16 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
       }
+      post_input_dropped_warning(self);  // the rest of the outage's drops, if any
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnected", "items-replayed", G_TYPE_INT,
                                                         (gint)m.a, "planned-renewal", G_TYPE_BOOLEAN, m.flag, NULL)));
       break;
     case CtlMsg::InputDropped: {
-      int rate;
-      {
-        std::lock_guard<std::mutex> g(p->lock);
-        rate = p->timeline.rate();
-      }
-      GST_ELEMENT_WARNING(self, STREAM, FAILED,
-                          ("%.1f s of input audio were dropped while the session was disconnected.",
-                           (double)m.b / rate),
-                          ("first sample %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " samples", m.a, m.b));
+      if (p->drop_warn_first < 0) p->drop_warn_first = m.a;
+      p->drop_warn_samples += m.b;
+      const gint64 now = g_get_monotonic_time();
+      if (p->drop_warn_last_us == 0 || now - p->drop_warn_last_us >= kDropWarnIntervalUs)
+        post_input_dropped_warning(self);
       break;
     }
     case CtlMsg::Post:
@@ -2078,8 +2103,8 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
 
 // Response audio is turned into timed output on the engine's thread itself when the control
 // thread has nothing pending: one thread hand-off less per delta (the src task is woken directly).
-// Order is kept: every notification comes from the engine's one network thread, so when nothing
-// is pending no earlier notification can still be in flight. Nothing here blocks: the state lock
+// Order is kept: every notification of a session comes from the one network thread it is bound
+// to, so when nothing is pending no earlier notification can still be in flight. Nothing here blocks: the state lock
 // is only ever held for bookkeeping (never across a push or a wait), and what must be posted
 // (a late-audio warning) goes to the control thread, so no bus handler runs on the network thread.
 static bool handle_audio_inline(GstRealtimeConv *self, CtlMsg &m) {
@@ -2154,6 +2179,9 @@ static void stop_ctl_task(GstRealtimeConv *self) {
     left.swap(p->inbox);
     p->pending = 0;
     p->inbox_audio_bytes = 0;
+    p->drop_warn_first = -1;  // the control thread is joined: its own state can be reset here
+    p->drop_warn_samples = 0;
+    p->drop_warn_last_us = 0;
     p->inbox_other = 0;
     p->inbox_audio_warned = p->inbox_other_warned = false;
   }

@@ -221,6 +221,8 @@ struct BusStats {
   std::condition_variable cv;
   uint64_t updated = 0, response_done = 0, errors = 0, warnings = 0, late_msgs = 0, reconnecting = 0;
   std::string last_error;
+  // distinct warning texts and reconnection reasons (at most 8, up to their first digit) -> count
+  std::map<std::string, uint64_t> warning_texts;
 };
 
 GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
@@ -239,7 +241,21 @@ GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
         notify = true;
         break;
       }
-      case GST_MESSAGE_WARNING: b->warnings++; break;
+      case GST_MESSAGE_WARNING: {
+        b->warnings++;
+        GError *e = nullptr;
+        gst_message_parse_warning(msg, &e, nullptr);
+        std::string t = e ? e->message : "?";
+        g_clear_error(&e);
+        // The numbers in a warning vary: keep its text up to the first digit.
+        t = t.substr(0, t.find_first_of("0123456789"));
+        auto it = b->warning_texts.find(t);
+        if (it != b->warning_texts.end())
+          it->second++;
+        else if (b->warning_texts.size() < 8)
+          b->warning_texts[t] = 1;
+        break;
+      }
       case GST_MESSAGE_ELEMENT:
         if (s && gst_structure_has_name(s, "realtimeconv/session")) {
           const char *ev = gst_structure_get_string(s, "event");
@@ -254,6 +270,14 @@ GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
           b->late_msgs++;
         } else if (s && gst_structure_has_name(s, "realtimeconv/reconnecting")) {
           b->reconnecting++;
+          const char *why = gst_structure_get_string(s, "reason");
+          std::string t = std::string("reconnecting: ") + (why ? why : "?");
+          t = t.substr(0, t.find_first_of("0123456789"));
+          auto it = b->warning_texts.find(t);
+          if (it != b->warning_texts.end())
+            it->second++;
+          else if (b->warning_texts.size() < 8)
+            b->warning_texts[t] = 1;
         }
         break;
       default: break;
@@ -717,6 +741,7 @@ int run_session(const Opts &o) {
     snapshot.late_msgs = bus.late_msgs;
     snapshot.reconnecting = bus.reconnecting;
     snapshot.last_error = bus.last_error;
+    snapshot.warning_texts = bus.warning_texts;
   }
   teardown(pipes);
   emu.stop();
@@ -739,6 +764,11 @@ int run_session(const Opts &o) {
   j.integer("late_msgs", static_cast<long long>(snapshot.late_msgs)).integer("errors", static_cast<long long>(snapshot.errors));
   j.integer("warnings", static_cast<long long>(snapshot.warnings)).integer("reconnecting", static_cast<long long>(snapshot.reconnecting));
   j.str("last_error", snapshot.last_error).integer("skipped_deltas", static_cast<long long>(skipped));
+  {
+    Json w;
+    for (auto &kv : snapshot.warning_texts) w.integer(kv.first, static_cast<long long>(kv.second));
+    j.raw("warning_texts", w.done());
+  }
   j.dist("out_lat_us", out_lat).dist("loop_lag_us", lagd);
   {
     Json t;

@@ -94,7 +94,8 @@ def main():
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     git = sh(f"git -C {root} rev-parse --short HEAD")
-    if sh(f"git -C {root} status --porcelain --untracked-files=no"):
+    # (the results being written by this very run do not count)
+    if sh(f"git -C {root} status --porcelain --untracked-files=no -- . ':!tests/benchmarks/results'"):
         git += " (with uncommitted changes)"
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     m = machine()

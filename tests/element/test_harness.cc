@@ -318,6 +318,43 @@ TEST(Harness, NoLatencyMessageWhenUpstreamIsNotLive) {
   if (m) gst_message_unref(m);
 }
 
+// An outage: the engine reports every drop of input as it happens (one per input buffer); the
+// bus gets one warning per 5 s with the total, and the rest when the session is back.
+TEST(Harness, InputDroppedWarningsAreAggregated) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 100);
+  f.settle();
+  for (int i = 0; i < 50; i++) s->listener->on_input_dropped(2400 + 240 * i, 240);
+  f.settle();
+  auto count_warnings = [&](std::string *debug) {
+    int n = 0;
+    while (GstMessage *m = f.pop_message(GST_MESSAGE_WARNING, nullptr, 300)) {
+      GError *e = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_warning(m, &e, &dbg);
+      if (e && strstr(e->message, "were dropped while the session was disconnected")) {
+        n++;
+        if (debug) *debug = dbg ? dbg : "";
+      }
+      g_clear_error(&e);
+      g_free(dbg);
+      gst_message_unref(m);
+    }
+    return n;
+  };
+  std::string dbg;
+  EXPECT_EQ(count_warnings(&dbg), 1);  // the first drop, at once
+  EXPECT_NE(dbg.find("from sample 2400, 240 samples"), std::string::npos) << dbg;
+  s->listener->on_reconnected(0, false);
+  f.settle();
+  EXPECT_EQ(count_warnings(&dbg), 1);  // the other 49 drops, in one
+  EXPECT_NE(dbg.find("from sample 2640, 11760 samples"), std::string::npos) << dbg;
+  s->listener->on_reconnected(0, false);
+  f.settle();
+  EXPECT_EQ(count_warnings(nullptr), 0);  // nothing left to report
+}
+
 TEST(Harness, StickyEventsOnEverySrcPad) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "transcription-language", "fr", NULL); });
   f.push_input(0, 500);
