@@ -2026,6 +2026,7 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       {
         std::lock_guard<std::mutex> g(p->lock);
         if (m.state == rtc::SessionState::Failed) {
+          d.calls.push_back([self] { post_input_dropped_warning(self); });  // no reconnection will tell them
           end_turn_wait_locked(p);
           p->active_responses.clear();
           p->awaiting_transcripts.clear();  // nothing will be transcribed any more
@@ -2135,7 +2136,20 @@ static void ctl_loop(gpointer data) {
   std::unique_ptr<CtlMsg> m;
   {
     std::unique_lock<std::mutex> lk(p->inbox_mutex);
-    p->inbox_cond.wait(lk, [p] { return p->ctl_stop || !p->inbox.empty(); });
+    auto ready = [p] { return p->ctl_stop || !p->inbox.empty(); };
+    if (p->drop_warn_samples > 0) {
+      // Input drops not told yet: told when the interval since the last warning has passed,
+      // even if no other notification comes (the end of an outage).
+      const gint64 wait_us =
+          std::max<gint64>(0, p->drop_warn_last_us + kDropWarnIntervalUs - g_get_monotonic_time());
+      if (!p->inbox_cond.wait_for(lk, std::chrono::microseconds(wait_us), ready)) {
+        lk.unlock();
+        post_input_dropped_warning(self);
+        return;
+      }
+    } else {
+      p->inbox_cond.wait(lk, ready);
+    }
     if (p->ctl_stop) return;
     m = std::move(p->inbox.front());
     p->inbox.pop_front();
@@ -2179,12 +2193,12 @@ static void stop_ctl_task(GstRealtimeConv *self) {
     left.swap(p->inbox);
     p->pending = 0;
     p->inbox_audio_bytes = 0;
-    p->drop_warn_first = -1;  // the control thread is joined: its own state can be reset here
-    p->drop_warn_samples = 0;
-    p->drop_warn_last_us = 0;
     p->inbox_other = 0;
     p->inbox_audio_warned = p->inbox_other_warned = false;
   }
+  // The control thread is joined: its own state is ours now. Drops not told yet are told.
+  post_input_dropped_warning(self);
+  p->drop_warn_last_us = 0;
 }
 
 // ---------------------------------------------------------------------------------------------

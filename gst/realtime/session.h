@@ -21,7 +21,10 @@
 //   From inside a callback it IS allowed to call any public Session method except stop() and
 //   the destructor (they would deadlock: stop() waits for callbacks to finish). Those calls are
 //   queued and executed after the callback returns.
-// * stop() is idempotent and may be called from any thread except the Session's network thread. It
+// * stop() is idempotent and must not be called from any network thread: from the Session's own
+//   it is done inline as a last resort; from another one it waits for that thread, which can
+//   deadlock two network threads doing this to each other (the destructor must wait: after it,
+//   no callback may run). It
 //   cancels a pending connect or reconnect backoff, closes the socket, and returns only when no
 //   callback of this session is running and none will run again.
 // * start() after stop() starts a fresh connection (same config, counters kept).

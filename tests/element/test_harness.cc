@@ -355,6 +355,29 @@ TEST(Harness, InputDroppedWarningsAreAggregated) {
   EXPECT_EQ(count_warnings(nullptr), 0);  // nothing left to report
 }
 
+// Drops after the last warning are told once the interval has passed, even if no other
+// notification comes (no reconnection, no further drop).
+TEST(Harness, InputDroppedWarningTellsTheRestAfterTheInterval) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 100);
+  f.settle();
+  s->listener->on_input_dropped(2400, 240);  // told at once
+  GstMessage *m = f.pop_message(GST_MESSAGE_WARNING, nullptr, 2000);
+  ASSERT_NE(m, nullptr);
+  gst_message_unref(m);
+  auto t0 = std::chrono::steady_clock::now();
+  s->listener->on_input_dropped(2640, 480);  // within the interval: held
+  m = f.pop_message(GST_MESSAGE_WARNING, nullptr, 8000);
+  ASSERT_NE(m, nullptr) << "the held drop was never told";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(4000));
+  gchar *dbg = nullptr;
+  gst_message_parse_warning(m, nullptr, &dbg);
+  EXPECT_NE(std::string(dbg ? dbg : "").find("from sample 2640, 480 samples"), std::string::npos) << dbg;
+  g_free(dbg);
+  gst_message_unref(m);
+}
+
 TEST(Harness, StickyEventsOnEverySrcPad) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "transcription-language", "fr", NULL); });
   f.push_input(0, 500);
