@@ -308,6 +308,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::atomic<int> state_pub{static_cast<int>(SessionState::Idle)};
   std::atomic<bool> resp_pending_pub{false};
   std::atomic<uint64_t> update_acks_pub{0};
+  uint64_t acks_due_ = 0;  // network thread: answered session.updates not published yet
 
   // ---------------- network thread only ----------------
   bool active_ = false;
@@ -1351,7 +1352,9 @@ void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
     if (it == c->updates_unanswered.end()) return;
     c->updates_unanswered.erase(it);
   }
-  update_acks_pub.fetch_add(1);
+  // Published once the answer (session.updated, or the error) has been delivered to the listener
+  // (see the frame handler): a caller that saw update_acks() grow has also seen the answer.
+  acks_due_++;
 }
 
 int Session::Impl::replay_into(Conn *c) {
@@ -1497,6 +1500,10 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
     return;
   }
   handle_event(c, p.event);
+  if (acks_due_ > 0) {
+    update_acks_pub.fetch_add(acks_due_);
+    acks_due_ = 0;
+  }
 }
 
 Item &Session::Impl::item(const std::string &id) {

@@ -242,7 +242,8 @@ class Session {
   // to the socket, dropped (reported) or cleared. Thread-safe, never blocks on the network.
   int64_t input_unsent_bytes() const;
   // Number of session.update client events that have been answered: by session.updated, or by an
-  // error event whose error.event_id is that session.update (a rejected update). Monotonic, kept
+  // error event whose error.event_id is that session.update (a rejected update); counted once the
+  // answering event has been delivered to the listener (on_server_event / on_error). Monotonic, kept
   // across stop()/start(). A session.update still unanswered when its connection goes away
   // (connection lost, renewal switch, stop(), failure) is counted too: it can never be answered,
   // and the next connection is configured with the latest configuration before any queued
