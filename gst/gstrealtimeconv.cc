@@ -1528,6 +1528,15 @@ static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     if (!p->overflow_warned) {
       p->overflow_warned = true;
       GST_WARNING_OBJECT(self, "output queue full (%" GST_TIME_FORMAT "): dropping response audio", GST_TIME_ARGS(queued));
+      // Posted once the state lock is released (Deferred::post; by the control task when this
+      // runs on the network thread).
+      d.calls.push_back([self]() {
+        GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                            ("More than %u s of response audio wait for the output: dropping the rest (see stats "
+                             "output-audio-dropped).",
+                             (guint)(kMaxQueuedAudio / GST_SECOND)),
+                            ("downstream does not consume, or the input position is not reported"));
+      });
     }
     return false;
   }

@@ -298,8 +298,6 @@ GMainContext *context(Loop *l) {
   return l->ctx;
 }
 
-bool on_thread() { return tls_loop != nullptr; }
-
 Loop *current() { return tls_loop; }
 
 void post(Loop *l, GSourceFunc fn, gpointer data, GDestroyNotify destroy) {

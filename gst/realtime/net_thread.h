@@ -38,8 +38,6 @@ void release_loop(Loop *loop);
 
 // Starts the loop's thread if needed and returns its context (never null).
 GMainContext *context(Loop *loop);
-// True when called on any network thread.
-bool on_thread();
 // The loop of the calling network thread (nullptr on any other thread).
 Loop *current();
 // Schedules fn(data) on the loop's thread (never runs inline, even from that thread).

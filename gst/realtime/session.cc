@@ -420,6 +420,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_backoff();
   void on_renew_timer();
   void on_renew_retry();
+  void renew_timer_fired(GSource *&which);
   void on_watchdog();
   void on_watchdog_tick();
   void watchdog_pass();
@@ -1257,17 +1258,14 @@ void Session::Impl::arm_renewal() {
   log(LogLevel::Debug, "renewal planned in " + std::to_string(ms) + " ms");
 }
 
-void Session::Impl::on_renew_retry() {
-  g_source_unref(renew_retry_timer_);
-  renew_retry_timer_ = nullptr;
-  if (!active_ || state_ != SessionState::Ready) return;
-  renew_due_ = true;
-  maybe_start_renewal();
-}
+void Session::Impl::on_renew_retry() { renew_timer_fired(renew_retry_timer_); }
 
-void Session::Impl::on_renew_timer() {
-  g_source_unref(renew_timer_);
-  renew_timer_ = nullptr;
+void Session::Impl::on_renew_timer() { renew_timer_fired(renew_timer_); }
+
+// The planned-renewal timer or its retry fired (the source is done: release our reference).
+void Session::Impl::renew_timer_fired(GSource *&which) {
+  g_source_unref(which);
+  which = nullptr;
   if (!active_ || state_ != SessionState::Ready) return;
   renew_due_ = true;
   maybe_start_renewal();

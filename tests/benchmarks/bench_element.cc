@@ -225,6 +225,17 @@ struct BusStats {
   std::map<std::string, uint64_t> warning_texts;
 };
 
+// Counts a warning text / reconnection reason (under b->mu), keyed up to its first digit (the
+// numbers in them vary), at most 8 distinct keys.
+void note_text(BusStats *b, std::string t) {
+  t = t.substr(0, t.find_first_of("0123456789"));
+  auto it = b->warning_texts.find(t);
+  if (it != b->warning_texts.end())
+    it->second++;
+  else if (b->warning_texts.size() < 8)
+    b->warning_texts[t] = 1;
+}
+
 GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
   auto *b = static_cast<BusStats *>(data);
   const GstStructure *s = gst_message_get_structure(msg);
@@ -245,15 +256,8 @@ GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
         b->warnings++;
         GError *e = nullptr;
         gst_message_parse_warning(msg, &e, nullptr);
-        std::string t = e ? e->message : "?";
+        note_text(b, e ? e->message : "?");
         g_clear_error(&e);
-        // The numbers in a warning vary: keep its text up to the first digit.
-        t = t.substr(0, t.find_first_of("0123456789"));
-        auto it = b->warning_texts.find(t);
-        if (it != b->warning_texts.end())
-          it->second++;
-        else if (b->warning_texts.size() < 8)
-          b->warning_texts[t] = 1;
         break;
       }
       case GST_MESSAGE_ELEMENT:
@@ -271,13 +275,7 @@ GstBusSyncReply bus_sync(GstBus *, GstMessage *msg, gpointer data) {
         } else if (s && gst_structure_has_name(s, "realtimeconv/reconnecting")) {
           b->reconnecting++;
           const char *why = gst_structure_get_string(s, "reason");
-          std::string t = std::string("reconnecting: ") + (why ? why : "?");
-          t = t.substr(0, t.find_first_of("0123456789"));
-          auto it = b->warning_texts.find(t);
-          if (it != b->warning_texts.end())
-            it->second++;
-          else if (b->warning_texts.size() < 8)
-            b->warning_texts[t] = 1;
+          note_text(b, std::string("reconnecting: ") + (why ? why : "?"));
         }
         break;
       default: break;

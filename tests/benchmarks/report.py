@@ -158,6 +158,7 @@ def main():
     dens = sorted([r for r in recs if str(r.get("id", "")).startswith("density_") and r.get("bench") == "element"
                    and not r.get("baseline")], key=lambda r: r["n"])
     bases = {r["n"]: r for r in recs if str(r.get("id", "")).startswith("density_base_") and r.get("baseline")}
+    dens_by_n = {r["n"]: r for r in dens}
     el_scale = {}  # N -> element ms per session-second at that density
     for r in dens:
         b = bases.get(r["n"])
@@ -192,7 +193,7 @@ def main():
             parts.append(txt)
         for n in sorted(el_scale):
             parts.append(f"at N={n}: element {el_scale[n]:.2f} ms/s per session "
-                         f"({dens[[r['n'] for r in dens].index(n)]['cpu_ms_per_session_s']:.2f} with its source, "
+                         f"({dens_by_n[n]['cpu_ms_per_session_s']:.2f} with its source, "
                          f"source alone {bases[n]['cpu_ms_per_session_s']:.2f})")
         res = f"{s['wall_s']:.0f} s, {s['responses']} responses; " + "; ".join(parts)
         row("CPU per session-second (1 session, real-time input, responses flowing)", "< 1 ms",

@@ -378,6 +378,31 @@ TEST(Harness, InputDroppedWarningTellsTheRestAfterTheInterval) {
   gst_message_unref(m);
 }
 
+// Response audio waiting for the output is bounded at 120 s: beyond, deltas are dropped and
+// counted (non-live: nothing is released before the server reports the input position).
+TEST(Harness, QueuedOutputAudioIsBoundedAt120Seconds) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  // 125 x 1 s, one at a time: the control thread's inbox (60 s) must not be what bounds them.
+  for (int i = 0; i < 125; i++) {
+    f.settle();
+    s->audio("resp_1", "item_a", 24000, (int64_t)i * 24000);
+  }
+  f.settle();
+  GstStructure *st = nullptr;
+  g_object_get(f.e, "stats", &st, NULL);
+  ASSERT_NE(st, nullptr);
+  guint64 dropped = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(st, "output-audio-dropped", &dropped));
+  EXPECT_EQ(dropped, 4 * GST_SECOND);  // queued 121 s when the 122nd came: 122..125 dropped
+  gst_structure_free(st);
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+}
+
 TEST(Harness, StickyEventsOnEverySrcPad) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "transcription-language", "fr", NULL); });
   f.push_input(0, 500);
@@ -544,6 +569,37 @@ TEST(Harness, NonLiveBargeInOnInputTimeline) {
     if (samples[i] != 0) nonzero = i;
   EXPECT_LT(nonzero, 36000u);  // nothing of the answer after the barge-in point
   EXPECT_EQ(samples[35999], (int16_t)11999);
+}
+
+// Between responses, live: GAP events every latency / 2 (100 ms at the default 200 ms), each
+// contiguous with the previous one, not one per 20 ms.
+TEST(Harness, LiveGapIntervalIsHalfTheLatency) {
+  Fixture f(true);
+  f.push_input(0, 1000);
+  f.advance_to(1 * GST_SECOND);
+  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur == 800 * MS;
+  });
+  ASSERT_NE(gap, nullptr);
+  gst_event_unref(gap);
+  for (GstClockTime t = 1010 * MS; t <= 1500 * MS; t += 10 * MS) f.advance_to(t);
+  std::vector<std::pair<GstClockTime, GstClockTime>> gaps;  // (start, duration)
+  while (GstEvent *ev = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *) { return true; }, 300)) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    gaps.emplace_back(ts, dur);
+    gst_event_unref(ev);
+  }
+  ASSERT_GE(gaps.size(), 4u);  // 800 ms .. 1300 ms (now - latency) in 100 ms steps
+  GstClockTime end = 800 * MS;
+  for (auto &g : gaps) {
+    EXPECT_EQ(g.first, end) << "contiguous";
+    EXPECT_GE(g.second, 100 * MS);
+    end = g.first + g.second;
+  }
+  EXPECT_EQ(end, 1300 * MS);
 }
 
 TEST(Harness, LiveGapFillPlacementPacingAndLateness) {
