@@ -228,6 +228,7 @@
 
 #include "gstrealtimeconvmeta.h"
 #include "gstrealtimeconvpriv.h"
+#include "rtcconnprops.h"
 #include "rtcsessionport.h"
 #include "rtctimeline.h"
 
@@ -259,17 +260,6 @@ static GstStaticPadTemplate input_transcript_src_template =
 static GType register_enum_once(GType *type, const char *name, const GEnumValue *values) {
   if (g_once_init_enter(type)) g_once_init_leave(type, g_enum_register_static(name, values));
   return *type;
-}
-
-#define GST_TYPE_REALTIMECONV_PROTOCOL (gst_realtimeconv_protocol_get_type())
-static GType gst_realtimeconv_protocol_get_type(void) {
-  static GType t = 0;
-  static const GEnumValue values[] = {
-      {0, "Decide from the endpoint (GA unless an Azure api-version selects preview)", "auto"},
-      {1, "GA protocol", "ga"},
-      {2, "2024 beta / preview protocol", "preview"},
-      {0, NULL, NULL}};
-  return register_enum_once(&t, "GstRealtimeConvProtocol", values);
 }
 
 #define GST_TYPE_REALTIMECONV_MODALITY (gst_realtimeconv_modality_get_type())
@@ -329,21 +319,8 @@ static GType gst_realtimeconv_silence_fill_get_type(void) {
 
 enum {
   PROP_0,
-  PROP_ENDPOINT,
-  PROP_DEPLOYMENT,
-  PROP_MODEL,
-  PROP_API_VERSION,
-  PROP_PROTOCOL,
-  PROP_API_KEY,
-  PROP_BEARER_TOKEN,
-  PROP_API_KEY_IN_QUERY,
-  PROP_ALLOW_INSECURE,
-  PROP_SSL_CA_FILE,
-  PROP_SSL_STRICT,
-  PROP_PROXY,
-  PROP_RECONNECT_ATTEMPTS,
-  PROP_RENEW_MARGIN,
-  PROP_INSTRUCTIONS,
+  PROP_CONN_FIRST,  // the shared connection properties (rtcconnprops.h) take kConnPropCount ids
+  PROP_INSTRUCTIONS = PROP_CONN_FIRST + rtcgst::kConnPropCount,
   PROP_VOICE,
   PROP_OUTPUT_MODALITIES,
   PROP_TURN_DETECTION,
@@ -374,9 +351,6 @@ enum {
   PROP_CAPTION_LATENCY,
 };
 
-#define DEFAULT_SSL_STRICT TRUE
-#define DEFAULT_RECONNECT_ATTEMPTS 5
-#define DEFAULT_RENEW_MARGIN 120
 #define DEFAULT_VAD_THRESHOLD 0.5
 #define DEFAULT_PREFIX_PADDING_MS 300
 #define DEFAULT_SILENCE_DURATION_MS 500
@@ -423,10 +397,7 @@ constexpr gint64 kDropWarnIntervalUs = 5 * G_USEC_PER_SEC;
 enum PadIdx { kAudioPad = 0, kTextPad = 1, kCaptionPad = 2, kNumPads = 3 };
 
 struct Settings {
-  std::string endpoint, deployment, api_version, api_key, bearer_token, ssl_ca_file, proxy;
-  int protocol = 0;
-  bool api_key_in_query = false, allow_insecure = false, ssl_strict = DEFAULT_SSL_STRICT;
-  int reconnect_attempts = DEFAULT_RECONNECT_ATTEMPTS, renew_margin = DEFAULT_RENEW_MARGIN;
+  rtcgst::ConnSettings conn;  // endpoint, credentials, TLS, reconnection
   std::string instructions, voice;
   int modality = 0, turn_detection = 0, eagerness = 0, noise_reduction = 0;
   double vad_threshold = DEFAULT_VAD_THRESHOLD;
@@ -1028,24 +999,9 @@ static rtc::EngineConfig build_engine_config(RtcPriv *p, rtc::AudioFormat in, rt
   std::lock_guard<std::mutex> g(p->props_mutex);
   const Settings &s = p->settings;
   rtc::EngineConfig cfg;
-  cfg.endpoint.endpoint = s.endpoint;
-  cfg.endpoint.deployment = s.deployment;
-  cfg.endpoint.api_version = s.api_version;
-  cfg.endpoint.dialect = s.protocol == 1   ? rtc::DialectChoice::GA
-                         : s.protocol == 2 ? rtc::DialectChoice::Preview
-                                           : rtc::DialectChoice::Auto;
-  cfg.endpoint.api_key = s.api_key;
-  cfg.endpoint.bearer_token = s.bearer_token;
-  cfg.endpoint.api_key_in_query = s.api_key_in_query;
-  cfg.endpoint.allow_insecure = s.allow_insecure;
-  cfg.endpoint.use_env = true;
-  cfg.ssl_ca_file = s.ssl_ca_file;
-  cfg.ssl_strict = s.ssl_strict;
-  cfg.proxy = s.proxy;
+  rtcgst::conn_props_to_engine(s.conn, &cfg);
   cfg.session = build_session_config(s, p->tools_clean, in, out);
   cfg.chunk_ms = s.chunk_ms;
-  cfg.reconnect_attempts = s.reconnect_attempts;
-  cfg.renew_margin_s = s.renew_margin;
   return cfg;
 }
 
@@ -3531,21 +3487,8 @@ static void gst_realtimeconv_set_property(GObject *object, guint prop_id, const 
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     Settings &s = p->settings;
-    switch (prop_id) {
-      case PROP_ENDPOINT: s.endpoint = str_or_empty(value); apply = Engine; break;
-      case PROP_DEPLOYMENT:
-      case PROP_MODEL: s.deployment = str_or_empty(value); apply = Engine; break;
-      case PROP_API_VERSION: s.api_version = str_or_empty(value); apply = Engine; break;
-      case PROP_PROTOCOL: s.protocol = g_value_get_enum(value); apply = Engine; break;
-      case PROP_API_KEY: s.api_key = str_or_empty(value); apply = Engine; break;
-      case PROP_BEARER_TOKEN: s.bearer_token = str_or_empty(value); apply = Engine; break;
-      case PROP_API_KEY_IN_QUERY: s.api_key_in_query = g_value_get_boolean(value); apply = Engine; break;
-      case PROP_ALLOW_INSECURE: s.allow_insecure = g_value_get_boolean(value); apply = Engine; break;
-      case PROP_SSL_CA_FILE: s.ssl_ca_file = str_or_empty(value); apply = Engine; break;
-      case PROP_SSL_STRICT: s.ssl_strict = g_value_get_boolean(value); apply = Engine; break;
-      case PROP_PROXY: s.proxy = str_or_empty(value); apply = Engine; break;
-      case PROP_RECONNECT_ATTEMPTS: s.reconnect_attempts = g_value_get_int(value); apply = Engine; break;
-      case PROP_RENEW_MARGIN: s.renew_margin = g_value_get_int(value); apply = Engine; break;
+    if (rtcgst::conn_props_set(&s.conn, PROP_CONN_FIRST, prop_id, value)) apply = Engine;
+    else switch (prop_id) {
       case PROP_INSTRUCTIONS: s.instructions = str_or_empty(value); apply = Session; break;
       case PROP_VOICE: s.voice = str_or_empty(value); apply = Session; break;
       case PROP_OUTPUT_MODALITIES: s.modality = g_value_get_enum(value); apply = Session; break;
@@ -3617,21 +3560,8 @@ static void gst_realtimeconv_get_property(GObject *object, guint prop_id, GValue
   }
   std::lock_guard<std::mutex> g(p->props_mutex);
   const Settings &s = p->settings;
+  if (rtcgst::conn_props_get(s.conn, PROP_CONN_FIRST, prop_id, value)) return;
   switch (prop_id) {
-    case PROP_ENDPOINT: g_value_set_string(value, s.endpoint.c_str()); break;
-    case PROP_DEPLOYMENT:
-    case PROP_MODEL: g_value_set_string(value, s.deployment.c_str()); break;
-    case PROP_API_VERSION: g_value_set_string(value, s.api_version.c_str()); break;
-    case PROP_PROTOCOL: g_value_set_enum(value, s.protocol); break;
-    case PROP_API_KEY: g_value_set_string(value, s.api_key.empty() ? "" : "***"); break;
-    case PROP_BEARER_TOKEN: g_value_set_string(value, s.bearer_token.empty() ? "" : "***"); break;
-    case PROP_API_KEY_IN_QUERY: g_value_set_boolean(value, s.api_key_in_query); break;
-    case PROP_ALLOW_INSECURE: g_value_set_boolean(value, s.allow_insecure); break;
-    case PROP_SSL_CA_FILE: g_value_set_string(value, s.ssl_ca_file.c_str()); break;
-    case PROP_SSL_STRICT: g_value_set_boolean(value, s.ssl_strict); break;
-    case PROP_PROXY: g_value_set_string(value, s.proxy.c_str()); break;
-    case PROP_RECONNECT_ATTEMPTS: g_value_set_int(value, s.reconnect_attempts); break;
-    case PROP_RENEW_MARGIN: g_value_set_int(value, s.renew_margin); break;
     case PROP_INSTRUCTIONS: g_value_set_string(value, s.instructions.c_str()); break;
     case PROP_VOICE: g_value_set_string(value, s.voice.c_str()); break;
     case PROP_OUTPUT_MODALITIES: g_value_set_enum(value, s.modality); break;
@@ -3688,7 +3618,6 @@ static void gst_realtimeconv_finalize(GObject *object) {
   G_OBJECT_CLASS(gst_realtimeconv_parent_class)->finalize(object);
 }
 
-#define CONN_FLAGS (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)
 #define SESS_FLAGS (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)
 #define RO_FLAGS (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)
 
@@ -3705,58 +3634,8 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_realtimeconv_change_state);
   element_class->set_clock = GST_DEBUG_FUNCPTR(gst_realtimeconv_set_clock);
 
-  // Connection (used from the next connect on; set them in READY).
-  g_object_class_install_property(gobject_class, PROP_ENDPOINT,
-      g_param_spec_string("endpoint", "Endpoint",
-          "Realtime endpoint: https://RESOURCE.openai.azure.com, wss://api.openai.com/v1/realtime, a full wss:// "
-          "URL, or ws:// for a local server. Empty: AZURE_OPENAI_ENDPOINT, else OpenAI",
-          NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_DEPLOYMENT,
-      g_param_spec_string("deployment", "Deployment",
-          "Azure deployment name or OpenAI model (alias: model). Empty: AZURE_OPENAI_DEPLOYMENT_NAME or the default model",
-          NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_MODEL,
-      g_param_spec_string("model", "Model", "Alias of deployment", NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_API_VERSION,
-      g_param_spec_string("api-version", "API version",
-          "Azure api-version of the preview protocol (e.g. 2024-10-01-preview). Empty: OPENAI_API_VERSION or none",
-          NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_PROTOCOL,
-      g_param_spec_enum("protocol", "Protocol", "Realtime protocol dialect", GST_TYPE_REALTIMECONV_PROTOCOL, 0,
-          CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_API_KEY,
-      g_param_spec_string("api-key", "API key",
-          "API key (Azure api-key header, or OpenAI key). Reads back as \"***\"; never logged. Empty: "
-          "AZURE_OPENAI_API_KEY / OPENAI_API_KEY",
-          NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_BEARER_TOKEN,
-      g_param_spec_string("bearer-token", "Bearer token",
-          "Token sent as Authorization: Bearer (Entra ID token, ephemeral key). Reads back as \"***\"; never logged",
-          NULL, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_API_KEY_IN_QUERY,
-      g_param_spec_boolean("api-key-in-query", "API key in query",
-          "Azure: send the api-key as a query parameter instead of a header", FALSE, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_ALLOW_INSECURE,
-      g_param_spec_boolean("allow-insecure", "Allow insecure",
-          "Allow unencrypted ws:// / http:// endpoints on non-loopback hosts", FALSE, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_SSL_CA_FILE,
-      g_param_spec_string("ssl-ca-file", "SSL CA file", "Location of a CA file to use (empty: system CAs)", NULL,
-          CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_SSL_STRICT,
-      g_param_spec_boolean("ssl-strict", "SSL Strict", "Strict SSL certificate checking", DEFAULT_SSL_STRICT,
-          CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_PROXY,
-      g_param_spec_string("proxy", "Proxy",
-          "HTTP proxy server URI (empty: the system default, e.g. the http_proxy environment variable)", NULL,
-          CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_RECONNECT_ATTEMPTS,
-      g_param_spec_int("reconnect-attempts", "Reconnect attempts",
-          "Reconnection attempts after an unexpected disconnection (0 = never reconnect)", 0, 100,
-          DEFAULT_RECONNECT_ATTEMPTS, CONN_FLAGS));
-  g_object_class_install_property(gobject_class, PROP_RENEW_MARGIN,
-      g_param_spec_int("renew-margin", "Renew margin",
-          "Renew the session this many seconds before it expires, at a response boundary (0 = never)", 0, 3600,
-          DEFAULT_RENEW_MARGIN, CONN_FLAGS));
+  // Connection (used from the next connect on; set them in READY): shared by every element.
+  rtcgst::conn_props_install(gobject_class, PROP_CONN_FIRST);
 
   // Session (sent with session.update, also while playing).
   g_object_class_install_property(gobject_class, PROP_INSTRUCTIONS,
@@ -3833,7 +3712,7 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
   g_object_class_install_property(gobject_class, PROP_CHUNK_DURATION,
       g_param_spec_int("chunk-duration", "Chunk duration",
           "Duration of the input audio sent per input_audio_buffer.append (ms)", 10, 1000, DEFAULT_CHUNK_DURATION,
-          CONN_FLAGS));
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_LATENCY,
       g_param_spec_int("latency", "Latency",
           "Output latency budget when upstream is live (ms): added to the LATENCY query; response audio arriving "
@@ -3902,7 +3781,7 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
       "function-call, rate-limits, truncated, reconnecting, reconnected, server-error, late",
       "gst-realtimeconv developers <dev@gst-realtimeconv.invalid>");
 
-  gst_type_mark_as_plugin_api(GST_TYPE_REALTIMECONV_PROTOCOL, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(rtcgst::rtc_protocol_get_type(), (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_REALTIMECONV_MODALITY, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_REALTIMECONV_TURN_DETECTION, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_REALTIMECONV_EAGERNESS, (GstPluginAPIFlags)0);

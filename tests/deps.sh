@@ -5,6 +5,7 @@ RTC_DEBIAN_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-x
   libsoup-3.0-dev glib-networking libjson-glib-dev
   libgtest-dev espeak-ng libespeak-ng-dev
   python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0

@@ -32,6 +32,13 @@ namespace rtc {
 enum class Dialect { GA, Preview };
 enum class DialectChoice { Auto, GA, Preview };
 
+// The three kinds of Realtime session (docs/protocol.md): a conversation (voice agent,
+// realtimeconv), transcription only (realtimetranscriber), translation (realtimetranslator).
+// The kind decides the URL (EndpointParams::kind), the session.update shape and which client
+// and server events exist.
+enum class SessionKind { Conversation, Transcription, Translation };
+const char *session_kind_name(SessionKind k);  // "conversation" / "transcription" / "translation"
+
 const char *dialect_name(Dialect d);  // "ga" / "preview"
 
 // §2.1 input_audio_format / §7.2 audio.input.format
@@ -339,6 +346,7 @@ struct EndpointParams {
   bool api_key_in_query = false;  // Azure: send api-key as query parameter instead of header
   bool allow_insecure = false;    // allow ws:// / http:// to non-loopback hosts
   bool use_env = true;            // fall back to the seeds' environment variables
+  SessionKind kind = SessionKind::Conversation;
 };
 
 struct ResolvedEndpoint {

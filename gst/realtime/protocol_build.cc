@@ -425,6 +425,14 @@ std::string simple(const char *type, const std::string &event_id) { return to_te
 // Enums and formats
 // ---------------------------------------------------------------------------------------------
 const char *dialect_name(Dialect d) { return d == Dialect::GA ? "ga" : "preview"; }
+const char *session_kind_name(SessionKind k) {
+  switch (k) {
+    case SessionKind::Conversation: return "conversation";
+    case SessionKind::Transcription: return "transcription";
+    case SessionKind::Translation: return "translation";
+  }
+  return "conversation";
+}
 
 int audio_format_rate(AudioFormat f) { return f == AudioFormat::PCM16 ? 24000 : 8000; }
 
