@@ -229,6 +229,7 @@
 #include "gstrealtimeconvmeta.h"
 #include "gstrealtimeconvpriv.h"
 #include "rtcconnprops.h"
+#include "rtcscheduler.h"
 #include "rtcsessionport.h"
 #include "rtctimeline.h"
 
@@ -256,6 +257,21 @@ static GstStaticPadTemplate input_transcript_src_template =
 // Enums
 // ---------------------------------------------------------------------------------------------
 
+// The enum properties' values, named (no `== 2` comparisons in the code).
+typedef enum { MODALITY_AUDIO = 0, MODALITY_TEXT = 1 } GstRealtimeConvModality;
+typedef enum {
+  TURN_DETECTION_SERVER_VAD = 0,
+  TURN_DETECTION_SEMANTIC_VAD = 1,
+  TURN_DETECTION_NONE = 2
+} GstRealtimeConvTurnDetection;
+typedef enum { EAGERNESS_AUTO = 0, EAGERNESS_LOW = 1, EAGERNESS_MEDIUM = 2, EAGERNESS_HIGH = 3 } GstRealtimeConvEagerness;
+typedef enum {
+  NOISE_REDUCTION_OFF = 0,
+  NOISE_REDUCTION_NEAR_FIELD = 1,
+  NOISE_REDUCTION_FAR_FIELD = 2
+} GstRealtimeConvNoiseReduction;
+typedef enum { SILENCE_FILL_AUTO = 0, SILENCE_FILL_ALWAYS = 1, SILENCE_FILL_NEVER = 2 } GstRealtimeConvSilenceFill;
+
 // Registers a static enum type once (thread-safe), for the enum properties below.
 static GType register_enum_once(GType *type, const char *name, const GEnumValue *values) {
   if (g_once_init_enter(type)) g_once_init_leave(type, g_enum_register_static(name, values));
@@ -265,8 +281,8 @@ static GType register_enum_once(GType *type, const char *name, const GEnumValue 
 #define GST_TYPE_REALTIMECONV_MODALITY (gst_realtimeconv_modality_get_type())
 static GType gst_realtimeconv_modality_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Audio (with its transcript)", "audio"},
-                                      {1, "Text only", "text"},
+  static const GEnumValue values[] = {{MODALITY_AUDIO, "Audio (with its transcript)", "audio"},
+                                      {MODALITY_TEXT, "Text only", "text"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvModality", values);
 }
@@ -274,9 +290,9 @@ static GType gst_realtimeconv_modality_get_type(void) {
 #define GST_TYPE_REALTIMECONV_TURN_DETECTION (gst_realtimeconv_turn_detection_get_type())
 static GType gst_realtimeconv_turn_detection_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Server voice activity detection", "server-vad"},
-                                      {1, "Semantic voice activity detection", "semantic-vad"},
-                                      {2, "None (manual: commit / create-response signals)", "none"},
+  static const GEnumValue values[] = {{TURN_DETECTION_SERVER_VAD, "Server voice activity detection", "server-vad"},
+                                      {TURN_DETECTION_SEMANTIC_VAD, "Semantic voice activity detection", "semantic-vad"},
+                                      {TURN_DETECTION_NONE, "None (manual: commit / create-response signals)", "none"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvTurnDetection", values);
 }
@@ -284,10 +300,10 @@ static GType gst_realtimeconv_turn_detection_get_type(void) {
 #define GST_TYPE_REALTIMECONV_EAGERNESS (gst_realtimeconv_eagerness_get_type())
 static GType gst_realtimeconv_eagerness_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Auto (medium)", "auto"},
-                                      {1, "Low", "low"},
-                                      {2, "Medium", "medium"},
-                                      {3, "High", "high"},
+  static const GEnumValue values[] = {{EAGERNESS_AUTO, "Auto (medium)", "auto"},
+                                      {EAGERNESS_LOW, "Low", "low"},
+                                      {EAGERNESS_MEDIUM, "Medium", "medium"},
+                                      {EAGERNESS_HIGH, "High", "high"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvEagerness", values);
 }
@@ -295,9 +311,9 @@ static GType gst_realtimeconv_eagerness_get_type(void) {
 #define GST_TYPE_REALTIMECONV_NOISE_REDUCTION (gst_realtimeconv_noise_reduction_get_type())
 static GType gst_realtimeconv_noise_reduction_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Off", "off"},
-                                      {1, "Near field (headset)", "near-field"},
-                                      {2, "Far field (room microphone)", "far-field"},
+  static const GEnumValue values[] = {{NOISE_REDUCTION_OFF, "Off", "off"},
+                                      {NOISE_REDUCTION_NEAR_FIELD, "Near field (headset)", "near-field"},
+                                      {NOISE_REDUCTION_FAR_FIELD, "Far field (room microphone)", "far-field"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvNoiseReduction", values);
 }
@@ -306,9 +322,9 @@ static GType gst_realtimeconv_noise_reduction_get_type(void) {
 static GType gst_realtimeconv_silence_fill_get_type(void) {
   static GType t = 0;
   static const GEnumValue values[] = {
-      {0, "Silence buffers when upstream is not live, GAP events when live", "auto"},
-      {1, "Always silence buffers", "always"},
-      {2, "Always GAP events", "never"},
+      {SILENCE_FILL_AUTO, "Silence buffers when upstream is not live, GAP events when live", "auto"},
+      {SILENCE_FILL_ALWAYS, "Always silence buffers", "always"},
+      {SILENCE_FILL_NEVER, "Always GAP events", "never"},
       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvSilenceFill", values);
 }
@@ -374,10 +390,13 @@ constexpr GstClockTime kMaxQueuedAudio = 120 * GST_SECOND;
 // transcribers of gst-plugins-rs). Each push wakes the src task and every element downstream, so
 // this is most of the CPU an idle live session costs; a GAP is only ever up to one interval later
 // than `now - latency`, and never delays audio (audio is pushed as soon as it arrives).
-constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND, kLiveFillMax = 100 * GST_MSECOND;
-inline GstClockTime live_fill_interval(GstClockTime latency) {
-  return std::clamp<GstClockTime>(latency / 2, kLiveFillMin, kLiveFillMax);
-}
+// (rtcgst::live_fill_interval, docs/timing.md.)
+constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND;
+using rtcgst::live_fill_interval;
+// Non-live input gate (rtcgst::TurnGate): margin added to the server's silence window before the
+// input is held, and how far the hold point moves while the server still hears speech.
+constexpr int kGateMarginMs = 150;
+constexpr int kGateStepMs = 250;
 constexpr GstClockTime kTextGapInterval = 500 * GST_MSECOND;
 constexpr GstClockTime kSilenceChunk = 100 * GST_MSECOND;
 constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
@@ -597,6 +616,11 @@ struct RtcPriv {
   std::set<std::string> answered_calls;
   std::set<std::string> active_responses;
   GstClockTime last_turn_end_rt = GST_CLOCK_TIME_NONE;
+  // Non-live input gate (docs/timing.md "Files: holding the input"): fed with the input given to
+  // the engine and the server's speech events; decides when sink_chain holds the input.
+  rtcgst::TurnGate gate;
+  bool gate_barrier_pending = false;
+  uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
 
   // output
   rtc::AudioFormat out_fmt = rtc::AudioFormat::PCM16;
@@ -962,7 +986,7 @@ static rtc::SessionConfig build_session_config(const Settings &s, const std::str
   rtc::SessionConfig c;
   if (!s.instructions.empty()) c.instructions = s.instructions;
   if (!s.voice.empty()) c.voice = s.voice;
-  c.output_modality = s.modality == 1 ? rtc::Modality::Text : rtc::Modality::Audio;
+  c.output_modality = s.modality == MODALITY_TEXT ? rtc::Modality::Text : rtc::Modality::Audio;
   c.input_format = in;
   c.output_format = out;
   if (!s.transcription_model.empty()) {
@@ -972,12 +996,12 @@ static rtc::SessionConfig build_session_config(const Settings &s, const std::str
     t.prompt = s.transcription_prompt;
     c.input_transcription = t;
   }
-  c.noise_reduction = s.noise_reduction == 1   ? rtc::NoiseReduction::NearField
-                      : s.noise_reduction == 2 ? rtc::NoiseReduction::FarField
+  c.noise_reduction = s.noise_reduction == NOISE_REDUCTION_NEAR_FIELD  ? rtc::NoiseReduction::NearField
+                      : s.noise_reduction == NOISE_REDUCTION_FAR_FIELD ? rtc::NoiseReduction::FarField
                                                : rtc::NoiseReduction::Off;
   rtc::TurnDetection &td = c.turn_detection;
-  td.type = s.turn_detection == 1   ? rtc::TurnDetection::Type::SemanticVad
-            : s.turn_detection == 2 ? rtc::TurnDetection::Type::None
+  td.type = s.turn_detection == TURN_DETECTION_SEMANTIC_VAD ? rtc::TurnDetection::Type::SemanticVad
+            : s.turn_detection == TURN_DETECTION_NONE       ? rtc::TurnDetection::Type::None
                                     : rtc::TurnDetection::Type::ServerVad;
   td.threshold = s.vad_threshold;
   td.prefix_padding_ms = s.prefix_padding_ms;
@@ -1280,32 +1304,42 @@ static int64_t item_samples_before(RtcPriv *p, const ItemAudio &it, GstClockTime
   return std::max<int64_t>(played, 0);
 }
 
-// Barge-in at `speech_rt` (live: arrival time of speech_started; non-live: speech start on the
-// input timeline).
-static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstClockTime speech_rt, Deferred &d) {
+// Running time of sample `k` of an item (its anchors: item sample -> running time).
+static GstClockTime item_rt_of(RtcPriv *p, const ItemAudio &it, int64_t k) {
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
+  for (const auto &a : it.anchors) {
+    if (a.first > k) break;
+    rt = a.second + gst_util_uint64_scale_int_round((guint64)(k - a.first), GST_SECOND, p->out_rate);
+  }
+  return rt;
+}
+
+// The latency after which output stamped rt plays at a sync=true sink (the pipeline latency).
+static GstClockTime render_latency_locked(RtcPriv *p) {
+  return GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + latency_ns(p);
+}
+
+// Barge-in: speech_started arrived at `arrival_rt` (pipeline clock). Live only
+// (rtcgst::barge_in_applies: a file never cuts its own answers). The unpushed remainder of each
+// item still playing is dropped and the item is truncated at what counts as heard
+// (rtcgst::heard_samples: what was pushed; live pushing is bounded by the lead, so this is at most
+// the lead plus one piece beyond what the clock says was played, reported as `ahead-ms`).
+// docs/timing.md "Live: lead and barge-in".
+static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, Deferred &d) {
   RtcPriv *p = self->priv;
   bool barge_in, interrupt, vad;
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     barge_in = p->settings.barge_in;
     interrupt = p->settings.interrupt_response;
-    vad = p->settings.turn_detection != 2;
+    vad = p->settings.turn_detection != TURN_DETECTION_NONE;
   }
-  if (!barge_in) return;
-  bool live = is_live_locked(p);
-  GstClockTime play_pos;
-  if (live) {
-    if (!GST_CLOCK_TIME_IS_VALID(arrival_rt)) {
-      play_pos = p->pushed_end[kAudioPad];  // clock not running: what was pushed
-    } else {
-      GstClockTime lat = GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency
-                                                                      : p->upstream_min + latency_ns(p);
-      play_pos = arrival_rt > lat ? arrival_rt - lat : 0;
-    }
-  } else {
-    play_pos = speech_rt;
+  if (!rtcgst::barge_in_applies(is_live_locked(p), barge_in)) return;
+  GstClockTime clock_pos = p->pushed_end[kAudioPad];  // clock not running: what was pushed
+  if (GST_CLOCK_TIME_IS_VALID(arrival_rt)) {
+    const GstClockTime lat = render_latency_locked(p);
+    clock_pos = arrival_rt > lat ? arrival_rt - lat : 0;
   }
-  if (!GST_CLOCK_TIME_IS_VALID(play_pos)) return;
 
   std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
   for (const std::string &item_id : p->item_order) {
@@ -1313,54 +1347,29 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
     if (iit == p->items.end()) continue;
     ItemAudio &it = iit->second;
     if (it.truncated || it.received == 0 || !GST_CLOCK_TIME_IS_VALID(it.end_rt)) continue;
-    if (it.end_rt <= play_pos) continue;  // completely played already: nothing to cut
-    int64_t played = item_samples_before(p, it, play_pos);
-    played = std::min(played, it.received);
-    if (live) played = std::min(played, it.pushed);
-    uint64_t resp = it.resp;
+    const uint64_t resp = it.resp;
     auto rit = p->responses.find(resp);
     Response *r = rit != p->responses.end() ? &rit->second : nullptr;
-    // Drop what is not pushed yet.
+    const int64_t clock_samples = std::min(item_samples_before(p, it, clock_pos), it.received);
+    const int64_t heard = rtcgst::heard_samples(clock_samples, it.pushed, it.received);
+    if (heard >= it.received && (!r || r->done)) continue;  // all of it is out: nothing to cut
+    const GstClockTime cut_rt = item_rt_of(p, it, heard);
     GstClockTime dropped = 0;
-    if (live) {
-      drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
-        if (o.resp != resp) return false;
-        dropped += o.dur;
-        return true;
-      });
-    } else {
-      const int rate = p->out_rate, bpf = p->out_bpf;
-      drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
-        if (o.resp != resp || o.kind != OutItem::Buffer) return false;
-        if (o.rt >= play_pos) {
-          dropped += o.dur;
-          return true;
-        }
-        if (o.rt + o.dur > play_pos) {  // straddles the cut: keep the part before it
-          int64_t keep = (int64_t)gst_util_uint64_scale_int_round(play_pos - o.rt, rate, GST_SECOND);
-          keep = std::min<int64_t>(keep, o.samples);
-          if (keep <= 0) {  // less than half a sample before the cut: nothing to keep
-            dropped += o.dur;
-            return true;
-          }
-          GstBuffer *nb = gst_buffer_copy_region(o.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(keep * bpf));
-          gst_buffer_unref(o.buf);
-          o.buf = nb;
-          dropped += o.rt + o.dur - play_pos;
-          o.dur = play_pos - o.rt;
-          o.samples = keep;
-        }
-        return false;
-      });
-    }
-    drop_queued_locked(p, kTextPad, [&](OutItem &o) { return o.resp == resp && o.rt >= play_pos; });
+    drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
+      if (o.resp != resp) return false;
+      dropped += o.dur;
+      return true;
+    });
+    drop_queued_locked(p, kTextPad, [&](OutItem &o) { return o.resp == resp && o.rt >= cut_rt; });
     it.truncated = true;
-    it.end_rt = tmin(it.end_rt, play_pos);
+    it.end_rt = tmin(it.end_rt, cut_rt);
     if (r) r->dropped = true;
-    int64_t ms = played * 1000 / p->out_rate;
+    const int64_t ms = heard * 1000 / p->out_rate;
+    const int64_t ahead_ms = (heard - clock_samples) * 1000 / p->out_rate;
     std::string resp_id = it.response_id;
-    GST_INFO_OBJECT(self, "barge-in: truncating item %s of %s at %" G_GINT64_FORMAT " ms (dropped %" GST_TIME_FORMAT ")",
-                    item_id.c_str(), resp_id.c_str(), ms, GST_TIME_ARGS(dropped));
+    GST_INFO_OBJECT(self, "barge-in: truncating item %s of %s at %" G_GINT64_FORMAT " ms (%" G_GINT64_FORMAT
+                    " ms ahead of the clock; dropped %" GST_TIME_FORMAT ")",
+                    item_id.c_str(), resp_id.c_str(), ms, ahead_ms, GST_TIME_ARGS(dropped));
     bool cancel = r && !r->done && (!interrupt || !vad);
     if (sess) {
       std::string iid = item_id;
@@ -1372,8 +1381,8 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
     d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/truncated", "response-id", G_TYPE_STRING,
                                                       resp_id.c_str(), "item-id", G_TYPE_STRING, item_id.c_str(),
                                                       "audio-end-ms", G_TYPE_INT64, ms, "running-time",
-                                                      G_TYPE_INT64, rt_field(play_pos), "dropped", G_TYPE_UINT64,
-                                                      (guint64)dropped, NULL)));
+                                                      G_TYPE_INT64, rt_field(cut_rt), "ahead-ms", G_TYPE_INT64,
+                                                      ahead_ms, "dropped", G_TYPE_UINT64, (guint64)dropped, NULL)));
   }
   // The output continues from what was actually pushed.
   wake_src_locked(p);
@@ -1501,13 +1510,8 @@ static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   const GstClockTime lat = latency_ns(p);
   bool discont = false;
   if (!r->placed) {
-    GstClockTime tail = audio_tail_locked(p);
-    GstClockTime pos;
-    if (live)
-      pos = tmax(m.arrival_rt, tail);
-    else
-      pos = tmax(tmax(r->anchor_rt, p->origin_rt), tail);
-    if (!GST_CLOCK_TIME_IS_VALID(pos)) pos = GST_CLOCK_TIME_IS_VALID(m.arrival_rt) ? m.arrival_rt : 0;
+    const GstClockTime pos =
+        rtcgst::place_response(live, r->anchor_rt, p->origin_rt, audio_tail_locked(p), m.arrival_rt);
     r->placed = true;
     r->base_rt = pos;
     r->base_samples = r->samples;
@@ -1606,7 +1610,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     transcription = !p->settings.transcription_model.empty();
-    vad = p->settings.turn_detection != 2;
+    vad = p->settings.turn_detection != TURN_DETECTION_NONE;
     create_response = p->settings.create_response;
   }
   std::lock_guard<std::mutex> g(p->lock);
@@ -1625,6 +1629,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     case T::SpeechStarted: {
       GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, ev.audio_start_ms);
       p->speech_active = true;
+      p->gate.on_speech_started();
       Span &sp = span_for_locked(p, ev.item_id);
       sp.start = s;
       if (transcription && GST_CLOCK_TIME_IS_VALID(s))
@@ -1633,13 +1638,14 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
                                                         ev.item_id.c_str(), "audio-start-ms", G_TYPE_INT64,
                                                         (gint64)ev.audio_start_ms, "running-time", G_TYPE_INT64,
                                                         rt_field(s), NULL)));
-      barge_in_locked(self, m.arrival_rt, s, d);
+      barge_in_locked(self, m.arrival_rt, d);
       if (!live) advance_frontier_locked(p, s);
       break;
     }
     case T::SpeechStopped: {
       GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, ev.audio_end_ms);
       p->speech_active = false;
+      p->gate.on_speech_stopped(m.ctx.input_end_sample);
       p->samples_since_commit = 0;
       Span &sp = span_for_locked(p, ev.item_id);
       sp.end = e;
@@ -1708,11 +1714,8 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Response *r = response_for_locked(p, ev.response_id);
       if (!r->dropped) {
         GstClockTime pos = response_write_pos(p, *r);
-        if (!GST_CLOCK_TIME_IS_VALID(pos)) {
-          GstClockTime tail = audio_tail_locked(p);
-          pos = live ? tmax(m.arrival_rt, tail) : tmax(tmax(r->anchor_rt, p->origin_rt), tail);
-          if (!GST_CLOCK_TIME_IS_VALID(pos)) pos = 0;
-        }
+        if (!GST_CLOCK_TIME_IS_VALID(pos))
+          pos = rtcgst::place_response(live, r->anchor_rt, p->origin_rt, audio_tail_locked(p), m.arrival_rt);
         queue_text_locked(self, kTextPad, pos, GST_CLOCK_TIME_NONE, ev.text, r->serial, ev.response_id, ev.item_id);
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/transcript", "response-id", G_TYPE_STRING,
@@ -2019,6 +2022,8 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         p->active_responses.clear();
         end_turn_wait_locked(p);
         p->speech_active = false;
+        p->gate.release();  // the new session's VAD starts afresh: nothing is held for the old one
+        p->gate_barrier_pending = false;
         // Transcriptions of the lost session will not come (the new session has other items).
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
@@ -2180,8 +2185,8 @@ static bool use_silence_locked(RtcPriv *p) {
     std::lock_guard<std::mutex> g(p->props_mutex);
     mode = p->settings.silence_fill;
   }
-  if (mode == 1) return true;
-  if (mode == 2) return false;
+  if (mode == SILENCE_FILL_ALWAYS) return true;
+  if (mode == SILENCE_FILL_NEVER) return false;
   return !is_live_locked(p);
 }
 
@@ -2237,6 +2242,7 @@ static gint64 next_caption_expiry_locked(RtcPriv *p) {
 struct OutSettings {
   GstClockTime lat = 0, caption_lat = 0;
   GstClockTime fill_interval = kLiveFillMin;  // live_fill_interval(lat)
+  GstClockTime lead = 0;                      // rtcgst::live_push_lead(lat)
   bool manual_captions = false;  // manual turn detection with input transcription
 };
 
@@ -2272,6 +2278,13 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     return unlimited || (GST_CLOCK_TIME_IS_VALID(p->frontier) && o.rt < p->frontier);
   };
   const GstClockTime half_sample = GST_SECOND / (2 * (GstClockTime)p->out_rate);
+  // Live audio is pushed no further ahead of its play time than the lead (docs/timing.md).
+  const bool pace_audio = live && !p->eos_queued;
+  const GstClockTime render_lat =
+      GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + lat;
+  auto audio_ready = [&](const OutItem &o) {
+    return pace_audio ? rtcgst::live_may_push(o.rt, now, render_lat, os.lead) : ready(o);
+  };
 
   struct Cand {
     int pad = -1;
@@ -2291,7 +2304,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
   // Audio pad.
   const GstClockTime aend = p->pushed_end[kAudioPad];
   auto &aq = p->q[kAudioPad];
-  if (!aq.empty() && ready(aq.front())) {
+  if (!aq.empty() && audio_ready(aq.front())) {
     if (aq.front().rt > aend + half_sample)
       consider(kAudioPad, aend, true, aq.front().rt);
     else
@@ -2306,6 +2319,11 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
         if (t >= aend + os.fill_interval) target = t;
       }
       if (GST_CLOCK_TIME_IS_VALID(now)) *wake_rt = aend + os.fill_interval + lat;
+      if (!aq.empty()) {  // audio waiting for its push time (the lead): fill only up to it
+        if (GST_CLOCK_TIME_IS_VALID(target)) target = tmin(target, aq.front().rt);
+        if (GST_CLOCK_TIME_IS_VALID(now))
+          *wake_rt = tmin(*wake_rt, rtcgst::live_push_time(aq.front().rt, render_lat, os.lead));
+      }
     } else {
       target = p->frontier;
       if (!aq.empty()) target = tmin(target, aq.front().rt);
@@ -2365,8 +2383,29 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     }
   } else {
     auto &q = p->q[best.pad];
-    *out = std::move(q.front());
-    q.pop_front();
+    const int64_t piece = (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND);
+    if (best.pad == kAudioPad && pace_audio && q.front().samples > piece) {
+      // Live: pushed in pieces, so what is pushed ahead stays within the lead plus one piece.
+      OutItem &f = q.front();
+      out->kind = OutItem::Buffer;
+      out->rt = f.rt;
+      out->dur = gst_util_uint64_scale_int_round((guint64)piece, GST_SECOND, p->out_rate);
+      out->buf = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(piece * p->out_bpf));
+      out->resp = f.resp;
+      out->item_id = f.item_id;
+      out->samples = piece;
+      out->discont = f.discont;
+      GstBuffer *rest = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, (gsize)(piece * p->out_bpf), -1);
+      gst_buffer_unref(f.buf);
+      f.buf = rest;
+      f.rt += out->dur;
+      f.dur -= std::min(f.dur, out->dur);
+      f.samples -= piece;
+      f.discont = false;
+    } else {
+      *out = std::move(q.front());
+      q.pop_front();
+    }
     if (best.pad == kAudioPad && GST_CLOCK_TIME_IS_VALID(out->dur))
       p->q_audio_ns -= std::min(p->q_audio_ns, out->dur);
     if (best.pad != kAudioPad) {
@@ -2451,7 +2490,8 @@ static OutSettings out_settings(RtcPriv *p) {
   os.lat = ms_to_ns(p->settings.latency_ms);
   os.caption_lat = ms_to_ns(p->settings.caption_latency_ms);
   os.fill_interval = live_fill_interval(os.lat);
-  os.manual_captions = p->settings.turn_detection == 2 && !p->settings.transcription_model.empty();
+  os.lead = rtcgst::live_push_lead(os.lat);
+  os.manual_captions = p->settings.turn_detection == TURN_DETECTION_NONE && !p->settings.transcription_model.empty();
   return os;
 }
 
@@ -2663,6 +2703,132 @@ static void clear_session_input(RtcPriv *p, const std::shared_ptr<rtcgst::Sessio
 // the network thread picking it up, so it is not a reason to give up.
 static bool session_usable(rtc::SessionState st) { return st != rtc::SessionState::Failed; }
 
+// The non-live input gate's configuration (docs/timing.md "Files: holding the input"): on for a
+// non-live upstream with server / semantic VAD and automatic responses; the window is the
+// server's silence window plus a margin. The gate is re-synchronised (at the current input
+// position) when it changes, e.g. once liveness or the caps are known.
+static void sync_gate_locked(RtcPriv *p) {
+  rtcgst::TurnGate::Config c;
+  c.rate = p->timeline.rate();
+  {
+    std::lock_guard<std::mutex> g(p->props_mutex);
+    const Settings &s = p->settings;
+    const int silence_ms = s.turn_detection == TURN_DETECTION_SEMANTIC_VAD
+                               ? rtcgst::TurnGate::semantic_window_ms(s.eagerness)
+                               : s.silence_duration_ms;
+    c.window = (int64_t)c.rate * (silence_ms + kGateMarginMs) / 1000;
+    c.step = (int64_t)c.rate * kGateStepMs / 1000;
+    c.enabled = !is_live_locked(p) && s.turn_detection != TURN_DETECTION_NONE && s.create_response;
+  }
+  const rtcgst::TurnGate::Config &o = p->gate.config();
+  if (o.rate == c.rate && o.window == c.window && o.step == c.step && o.enabled == c.enabled) return;
+  p->gate.reset(c, p->timeline.samples());
+  p->gate_barrier_pending = false;
+}
+
+// Feeds the gate with input given to the engine: `fill` samples of silence, then the buffer.
+static void feed_gate_locked(RtcPriv *p, int64_t fill, GstBuffer *buf, int64_t n) {
+  if (!p->gate.config().enabled) return;
+  p->gate.on_silence(fill);
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    p->gate.on_silence(n);
+    return;
+  }
+  if (p->in_fmt == rtc::AudioFormat::PCM16) {
+    p->gate.on_input(reinterpret_cast<const int16_t *>(map.data), n);
+  } else {
+    int16_t tmp[256];
+    for (int64_t i = 0; i < n;) {
+      const int64_t k = std::min<int64_t>(n - i, 256);
+      for (int64_t j = 0; j < k; j++)
+        tmp[j] = p->in_fmt == rtc::AudioFormat::G711_ULAW ? rtcgst::mulaw_to_linear(map.data[i + j])
+                                                          : rtcgst::alaw_to_linear(map.data[i + j]);
+      p->gate.on_input(tmp, k);
+      i += k;
+    }
+  }
+  gst_buffer_unmap(buf, &map);
+}
+
+// Non-live: waits until the next input may be sent (sink_chain, state lock held):
+//  * while a turn's answer is awaited (speech_stopped until its response.done);
+//  * while the gate holds the input past a locally detected end of speech (TurnGate::decide),
+//    sending it a barrier (session.update) when the server must say whether it heard a turn;
+//  * while more than 1 s of input has not left the engine (back-pressure).
+// Each wait is bounded by drain-timeout. The engine counters (unsent bytes, acknowledgements)
+// change without a notification, so they are re-checked every 10 ms.
+static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::mutex> &lk) {
+  RtcPriv *p = self->priv;
+  std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
+  const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
+  gint64 timeout_us;
+  {
+    std::lock_guard<std::mutex> g(p->props_mutex);
+    timeout_us = (gint64)p->settings.drain_timeout_ms * 1000;
+  }
+  sync_gate_locked(p);
+  gint64 bp_deadline = 0, hold_deadline = 0;
+  while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
+    gint64 now = g_get_monotonic_time();
+    if (p->awaiting_turn) {
+      // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
+      if (now >= p->awaiting_deadline) {
+        GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
+        end_turn_wait_locked(p);
+        continue;
+      }
+      p->drain_cond.wait_for(lk, std::chrono::microseconds(p->awaiting_deadline - now));
+      continue;
+    }
+    lk.unlock();
+    const rtc::SessionState st = sess->state();
+    const int64_t unsent = sess->input_unsent_bytes();
+    const uint64_t acks = sess->update_acks();
+    lk.lock();
+    if (!session_usable(st)) break;
+    if (p->awaiting_turn) continue;
+    if (p->gate_barrier_pending && acks > p->gate_barrier_acks) {
+      p->gate_barrier_pending = false;
+      p->gate.on_barrier_answered();
+    }
+    using D = rtcgst::TurnGate::Decision;
+    const D dec = p->gate.decide(p->timeline.samples(), false, st == rtc::SessionState::Ready && unsent == 0);
+    if (dec != D::Send) {
+      if (hold_deadline == 0) hold_deadline = now + timeout_us;
+      if (now >= hold_deadline) {
+        GST_WARNING_OBJECT(self, "the server did not answer the turn ending before input sample %" G_GINT64_FORMAT
+                                 " within drain-timeout: continuing", p->timeline.samples());
+        p->gate.release();
+        p->gate_barrier_pending = false;
+        continue;
+      }
+      if (dec == D::SendBarrier) {
+        GST_DEBUG_OBJECT(self, "input held at sample %" G_GINT64_FORMAT ": asking the server (session.update)",
+                         p->timeline.samples());
+        p->gate.on_barrier_sent();
+        p->gate_barrier_pending = true;
+        p->gate_barrier_acks = acks;
+        lk.unlock();
+        apply_session_config(self);
+        lk.lock();
+        continue;
+      }
+      p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
+      continue;
+    }
+    if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
+    if (bp_deadline == 0) bp_deadline = now + timeout_us;
+    if (now >= bp_deadline) {
+      GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
+                               " bytes unsent): continuing", (int)st, unsent);
+      break;
+    }
+    // State changes are notified; bytes leaving the engine's buffer are not: re-check them.
+    p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
+  }
+}
+
 static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) {
   (void)pad;
   GstRealtimeConv *self = GST_REALTIMECONV(parent);
@@ -2673,46 +2839,9 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
     query_upstream_latency(self);
     lk.lock();
   }
-  // Non-live (files are read much faster than real time):
-  //  * back-pressure: keep at most kMaxBacklog of input in the engine that is not sent yet (its
-  //    offline buffer would otherwise drop the oldest audio while connecting);
-  //  * after an end of turn, give the server the time to answer before sending more.
-  if (!is_live_locked(p)) {
-    std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
-    const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
-    gint64 timeout_us;
-    {
-      std::lock_guard<std::mutex> g(p->props_mutex);
-      timeout_us = (gint64)p->settings.drain_timeout_ms * 1000;
-    }
-    gint64 bp_deadline = 0;
-    while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
-      gint64 now = g_get_monotonic_time();
-      if (p->awaiting_turn) {
-        // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
-        if (now >= p->awaiting_deadline) {
-          GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
-          end_turn_wait_locked(p);
-          continue;
-        }
-        p->drain_cond.wait_for(lk, std::chrono::microseconds(p->awaiting_deadline - now));
-        continue;
-      }
-      lk.unlock();
-      const rtc::SessionState st = sess->state();
-      const int64_t unsent = sess->input_unsent_bytes();
-      lk.lock();
-      if (!session_usable(st) || (st == rtc::SessionState::Ready && unsent <= max_unsent)) break;
-      if (bp_deadline == 0) bp_deadline = now + timeout_us;
-      if (now >= bp_deadline) {
-        GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
-                                 " bytes unsent): continuing", (int)st, unsent);
-        break;
-      }
-      // State changes are notified; bytes leaving the engine's buffer are not: re-check them.
-      p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
-    }
-  }
+  // Non-live (files are read much faster than real time): back-pressure, and the turn gate
+  // (the server answers a turn before it hears the next one).
+  if (!is_live_locked(p)) wait_input_slot_locked(self, lk);
   if (p->in_flushing) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
@@ -2744,6 +2873,7 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
     GST_DEBUG_OBJECT(self, "input hole before %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " samples of silence",
                      GST_TIME_ARGS(rt), fill);
   set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n - fill));
+  feed_gate_locked(p, fill, buf, n);
   p->samples_since_commit += n + fill;
   const rtc::AudioFormat fmt = p->in_fmt;
   lk.unlock();
@@ -2767,7 +2897,7 @@ static void drain(GstRealtimeConv *self) {
   int timeout_ms;
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
-    manual = p->settings.turn_detection == 2;
+    manual = p->settings.turn_detection == TURN_DETECTION_NONE;
     create_response = p->settings.create_response;
     timeout_ms = p->settings.drain_timeout_ms;
   }
@@ -2776,11 +2906,14 @@ static void drain(GstRealtimeConv *self) {
   std::unique_lock<std::mutex> lk(p->lock);
   p->input_eos = true;
   const int rate = p->timeline.rate();
-  // Waits until `done` or the deadline. `poll`: the condition depends on engine counters that no
-  // notification announces (bytes leaving the engine), re-checked every 10 ms; everything else is
-  // notified through drain_cond (each processed engine notification, flushes, state changes).
+  // Waits until `done` or the deadline, re-checking every 10 ms besides the notifications through
+  // drain_cond (each processed engine notification, flushes, state changes): the conditions read
+  // engine counters (unsent bytes, update_acks(), response_pending()) that the engine publishes
+  // AFTER it has delivered the event that changes them, so the control thread's notification for
+  // that event can come before the counter moves; waiting for a notification only then stalled
+  // the drain for the whole drain-timeout (issue 11, "EOS drain stalls").
   // False when it gave up (timeout, flushing, fatal error, failed session).
-  auto wait_until_done = [&](const char *what, bool poll, const std::function<bool()> &done) {
+  auto wait_until_done = [&](const char *what, const std::function<bool()> &done) {
     while (!p->in_flushing && !p->fatal && sess) {
       lk.unlock();
       bool usable = session_usable(sess->state());
@@ -2792,8 +2925,7 @@ static void drain(GstRealtimeConv *self) {
         GST_WARNING_OBJECT(self, "EOS: %s not finished after drain-timeout (%d ms)", what, timeout_ms);
         return false;
       }
-      gint64 left = deadline - now;
-      if (poll) left = std::min<gint64>(left, 10000);
+      const gint64 left = std::min<gint64>(deadline - now, 10000);
       p->drain_cond.wait_for(lk, std::chrono::microseconds(left));
     }
     return false;
@@ -2811,7 +2943,7 @@ static void drain(GstRealtimeConv *self) {
       return true;
     });
     // 1. Everything we gave the session is on the wire.
-    bool ok = wait_until_done("sending the input", true, [&] {
+    bool ok = wait_until_done("sending the input", [&] {
       return engine_call([&] {
         return sess->input_unsent_bytes() == 0 && sess->state() == rtc::SessionState::Ready;
       });
@@ -2827,7 +2959,7 @@ static void drain(GstRealtimeConv *self) {
       lk.unlock();
       apply_session_config(self);
       lk.lock();
-      wait_until_done("the server's acknowledgement", false,
+      wait_until_done("the server's acknowledgement",
                       [&] { return engine_call([&] { return sess->update_acks() > acks; }); });
     }
   }
@@ -2850,7 +2982,7 @@ static void drain(GstRealtimeConv *self) {
   }
   // 4. The responses in progress (and the one requested above) complete.
   if (sess) {
-    wait_until_done("the responses", false, [&] {
+    wait_until_done("the responses", [&] {
       bool pending = engine_call([&] { return sess->response_pending(); });
       // Transcriptions that never come are not waited for forever.
       gint64 now = g_get_monotonic_time();
@@ -3027,6 +3159,7 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
           if (r != (guint64)-1) rt = r;
         }
         n = p->timeline.on_gap(rt, dur);
+        if (p->gate.config().enabled) p->gate.on_silence(n);
         set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n));
         fmt = p->in_fmt;
       }
