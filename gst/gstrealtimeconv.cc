@@ -60,8 +60,10 @@
  *
  * Live upstream (decided from the upstream LATENCY query): the LATENCY query is answered
  * `(live, upstream_min + latency, upstream_max + latency)`. Response audio is stamped with the
- * running time at which its first delta arrived, then contiguously, and pushed at once: the sink
- * paces it. A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
+ * running time at which its first delta arrived, then contiguously, and pushed in 20 ms pieces no
+ * further ahead of its play time (timestamp + pipeline latency) than a lead of `latency / 4`
+ * (20 to 50 ms; 50 ms at the default 200 ms): the src task waits on the pipeline clock for each
+ * piece, so at a barge-in the unplayed rest is still in the element (docs/timing.md). A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
  * a warning with the observed delay is posted (once per response), #GstRealtimeConv:max-observed-delay
  * is updated and the rest of the response is re-anchored at its arrival time (DISCONT). Between
  * responses the streaming thread waits on the pipeline clock (a #GstClockID, unscheduled by
@@ -75,10 +77,17 @@
  * requested with a signal), or right after the previous response if that ends later; the space
  * in between is filled (silence by default) and the output is extended with silence to the end
  * of the input at EOS, so `file -> realtimeconv -> wavenc -> file` lines up sample for sample with
- * the input. Output is released only up to the input position the server has reported on
- * (speech started / stopped / committed) or everything at EOS, so barge-in is decided on the input
- * timeline. Because a file is read much faster than real time, the element waits after each
- * detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
+ * the input. Every reply is complete: a later question in the file never truncates or cancels an
+ * earlier reply (the element's barge-in is live only). Output is released only up to the input
+ * position the server has reported on (speech started / stopped / committed) or everything at EOS.
+ * Because a file is read much faster than real time, the element holds the input at a locally
+ * detected end of speech (10 ms frames at or above -45 dBFS) plus the server's silence window
+ * (#GstRealtimeConv:silence-duration-ms, or 250 / 600 / 1200 ms for semantic VAD by eagerness)
+ * plus 150 ms, until the server has answered that turn (its speech_stopped, then the wait below)
+ * or said there is none (a session.update sent as a barrier is answered while the server's VAD
+ * is not in speech; still in speech: 250 ms more input, then ask again); at most drain-timeout
+ * per hold. So the server never hears the next question while it answers (docs/timing.md). It
+ * also waits after each server-detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
  * sends more input, so the server does not interrupt the answer with the next utterance: the wait
  * ends with the `response.done` of the response created for that turn (not with another
  * response's events), a failure or reconnection, or the timeout. When that response completes
@@ -106,15 +115,15 @@
  *
  * ## Barge-in
  *
- * On `speech_started` while assistant audio is still being output (#GstRealtimeConv:barge-in, on by
- * default), the not-yet-pushed audio of that response is dropped at once, the played part of the
- * item is computed from the pipeline clock (running time of the speech start minus the item's
- * first PTS minus the pipeline latency, clamped to what was pushed and received; non-live: the
- * speech start on the input timeline) and `conversation.item.truncate` is sent with it (the item is
- * deleted when nothing was played). `response.cancel` is sent only when the server does not
- * interrupt by itself (#GstRealtimeConv:interrupt-response off). A `realtimeconv/truncated` message
- * reports the truncation point. Audio already pushed downstream (e.g. sitting in a `queue`) still
- * plays: keep downstream queues short for crisp barge-in.
+ * Live only. On `speech_started` while assistant audio is still being output
+ * (#GstRealtimeConv:barge-in, on by default), the not-yet-pushed audio of that response is dropped at
+ * once and `conversation.item.truncate` is sent with what was pushed of the item: live audio is
+ * pushed at most the lead (plus one 20 ms piece) ahead of its play time, so everything pushed is
+ * rendered and the model is told what the listener hears; it exceeds what the pipeline clock says
+ * was played when speech_started arrived by at most 70 ms (`ahead-ms`). `response.cancel` is sent
+ * only when the server does not interrupt by itself (#GstRealtimeConv:interrupt-response off). A
+ * `realtimeconv/truncated` message reports the truncation point (audio-end-ms, running-time of the
+ * cut, ahead-ms). Non-live, a later question never cuts an earlier reply.
  *
  * ## EOS, flushing, state changes
  *
@@ -162,7 +171,8 @@
  *   response request to its first audio; -1 when it had no audio, e.g. a function call only).
  * * `realtimeconv/function-call`: response-id, item-id, call-id, name, arguments.
  * * `realtimeconv/rate-limits`: for each limit NAME: NAME-limit, NAME-remaining, NAME-reset-seconds.
- * * `realtimeconv/truncated`: response-id, item-id, audio-end-ms, running-time.
+ * * `realtimeconv/truncated`: response-id, item-id, audio-end-ms, running-time, ahead-ms (how far the
+ *   truncation point is ahead of what the clock says was played), dropped (ns not pushed).
  * * `realtimeconv/reconnecting`: attempt, delay-ms, reason.
  * * `realtimeconv/reconnected`: items-replayed, planned-renewal.
  * * `realtimeconv/server-error`: code, message, param, event-type (non-fatal errors).
@@ -3863,7 +3873,9 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
           GST_TYPE_REALTIMECONV_SILENCE_FILL, 0, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_BARGE_IN,
       g_param_spec_boolean("barge-in", "Barge-in",
-          "Stop and truncate the assistant's audio when the user starts speaking", TRUE, SESS_FLAGS));
+          "Live input: when the user starts speaking, drop the assistant's unplayed audio and truncate the "
+          "server's copy at what was pushed (at most 70 ms beyond what was played). Files never cut a reply",
+          TRUE, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_int("drain-timeout", "Drain timeout",
           "At EOS (and after each turn when not live), how long to wait for responses in progress (ms)", 0, 600000,
