@@ -80,15 +80,15 @@
  * the input. Every reply is complete: a later question in the file never truncates or cancels an
  * earlier reply (the element's barge-in is live only). Output is released only up to the input
  * position the server has reported on (speech started / stopped / committed) or everything at EOS.
- * Because a file is read much faster than real time, the element holds the input at a locally
- * detected end of speech (10 ms frames at or above -45 dBFS) plus the server's silence window
- * (#GstRealtimeConv:silence-duration-ms, or 250 / 600 / 1200 ms for semantic VAD by eagerness)
- * plus 150 ms, until the server has answered that turn (its speech_stopped, then the wait below)
- * or said there is none (a session.update sent as a barrier is answered while the server's VAD
- * is not in speech; still in speech: 250 ms more input, then ask again); at most drain-timeout
- * per hold. So the server never hears the next question while it answers (docs/timing.md). It
- * also waits after each server-detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
- * sends more input, so the server does not interrupt the answer with the next utterance: the wait
+ * Because a file is read much faster than real time, the element measures the input's level
+ * (10 ms frames, speech at or above -45 dBFS, in pieces of at most 50 ms) and holds it before a
+ * speech onset that follows a pause long enough for the server to end a turn
+ * (#GstRealtimeConv:silence-duration-ms - 100 ms, or 250 ms for semantic VAD), until the server
+ * has answered the previous turn (its speech_stopped, then the wait below) or said there is none
+ * (a session.update sent as a barrier is answered, in order after the audio, without a
+ * speech_stopped); at most drain-timeout per hold. So the server never hears the next question
+ * while it answers (docs/timing.md). It also waits after each server-detected end of turn (up to
+ * #GstRealtimeConv:drain-timeout) for that turn's response before it sends more input: the wait
  * ends with the `response.done` of the response created for that turn (not with another
  * response's events), a failure or reconnection, or the timeout. When that response completes
  * with function calls and at least one of them is handled (a `function-call` handler returned
@@ -403,10 +403,10 @@ constexpr GstClockTime kMaxQueuedAudio = 120 * GST_SECOND;
 // (rtcgst::live_fill_interval, docs/timing.md.)
 constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND;
 using rtcgst::live_fill_interval;
-// Non-live input gate (rtcgst::TurnGate): margin added to the server's silence window before the
-// input is held, and how far the hold point moves while the server still hears speech.
-constexpr int kGateMarginMs = 150;
-constexpr int kGateStepMs = 250;
+// Non-live input gate (rtcgst::TurnGate).
+// It sees the input in pieces of at most this duration (shorter than any min_gap), so that a
+// piece never holds a whole pause and the onset after it.
+constexpr int kGatePieceMs = 50;
 constexpr GstClockTime kTextGapInterval = 500 * GST_MSECOND;
 constexpr GstClockTime kSilenceChunk = 100 * GST_MSECOND;
 constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
@@ -630,6 +630,9 @@ struct RtcPriv {
   // the engine and the server's speech events; decides when sink_chain holds the input.
   rtcgst::TurnGate gate;
   bool gate_barrier_pending = false;
+  // What the streaming thread waits for (gst_realtimeconv_waiting_for, for the tests).
+  std::atomic<const char *> waiting_for{nullptr};
+  std::atomic<guint64> wait_checks{0};
   uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
 
   // output
@@ -2033,7 +2036,6 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         end_turn_wait_locked(p);
         p->speech_active = false;
         p->gate.release();  // the new session's VAD starts afresh: nothing is held for the old one
-        p->gate_barrier_pending = false;
         // Transcriptions of the lost session will not come (the new session has other items).
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
@@ -2714,8 +2716,8 @@ static void clear_session_input(RtcPriv *p, const std::shared_ptr<rtcgst::Sessio
 static bool session_usable(rtc::SessionState st) { return st != rtc::SessionState::Failed; }
 
 // The non-live input gate's configuration (docs/timing.md "Files: holding the input"): on for a
-// non-live upstream with server / semantic VAD and automatic responses; the window is the
-// server's silence window plus a margin. The gate is re-synchronised (at the current input
+// non-live upstream with server / semantic VAD and automatic responses; min_gap from the
+// server's silence window. The gate is re-synchronised (at the current input
 // position) when it changes, e.g. once liveness or the caps are known.
 static void sync_gate_locked(RtcPriv *p) {
   rtcgst::TurnGate::Config c;
@@ -2723,42 +2725,31 @@ static void sync_gate_locked(RtcPriv *p) {
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     const Settings &s = p->settings;
-    const int silence_ms = s.turn_detection == TURN_DETECTION_SEMANTIC_VAD
-                               ? rtcgst::TurnGate::semantic_window_ms(s.eagerness)
-                               : s.silence_duration_ms;
-    c.window = (int64_t)c.rate * (silence_ms + kGateMarginMs) / 1000;
-    c.step = (int64_t)c.rate * kGateStepMs / 1000;
+    const int gap_ms =
+        rtcgst::TurnGate::min_gap_ms(s.turn_detection == TURN_DETECTION_SEMANTIC_VAD, s.silence_duration_ms);
+    c.min_gap = (int64_t)c.rate * gap_ms / 1000;
     c.enabled = !is_live_locked(p) && s.turn_detection != TURN_DETECTION_NONE && s.create_response;
   }
   const rtcgst::TurnGate::Config &o = p->gate.config();
-  if (o.rate == c.rate && o.window == c.window && o.step == c.step && o.enabled == c.enabled) return;
+  if (o.rate == c.rate && o.min_gap == c.min_gap && o.enabled == c.enabled) return;
   p->gate.reset(c, p->timeline.samples());
   p->gate_barrier_pending = false;
 }
 
-// Feeds the gate with input given to the engine: `fill` samples of silence, then the buffer.
-static void feed_gate_locked(RtcPriv *p, int64_t fill, GstBuffer *buf, int64_t n) {
-  if (!p->gate.config().enabled) return;
-  p->gate.on_silence(fill);
+// The buffer's samples as linear PCM16 (G.711 decoded), for the gate's level measurement.
+static std::vector<int16_t> linear_samples(rtc::AudioFormat fmt, GstBuffer *buf, int64_t n) {
+  std::vector<int16_t> out((size_t)std::max<int64_t>(n, 0), 0);
   GstMapInfo map;
-  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
-    p->gate.on_silence(n);
-    return;
-  }
-  if (p->in_fmt == rtc::AudioFormat::PCM16) {
-    p->gate.on_input(reinterpret_cast<const int16_t *>(map.data), n);
+  if (n <= 0 || !gst_buffer_map(buf, &map, GST_MAP_READ)) return out;
+  if (fmt == rtc::AudioFormat::PCM16) {
+    memcpy(out.data(), map.data, std::min<size_t>(map.size, out.size() * 2));
   } else {
-    int16_t tmp[256];
-    for (int64_t i = 0; i < n;) {
-      const int64_t k = std::min<int64_t>(n - i, 256);
-      for (int64_t j = 0; j < k; j++)
-        tmp[j] = p->in_fmt == rtc::AudioFormat::G711_ULAW ? rtcgst::mulaw_to_linear(map.data[i + j])
-                                                          : rtcgst::alaw_to_linear(map.data[i + j]);
-      p->gate.on_input(tmp, k);
-      i += k;
-    }
+    for (int64_t i = 0; i < n && (gsize)i < map.size; i++)
+      out[(size_t)i] = fmt == rtc::AudioFormat::G711_ULAW ? rtcgst::mulaw_to_linear(map.data[i])
+                                                         : rtcgst::alaw_to_linear(map.data[i]);
   }
   gst_buffer_unmap(buf, &map);
+  return out;
 }
 
 // Non-live: waits until the next input may be sent (sink_chain, state lock held):
@@ -2768,7 +2759,8 @@ static void feed_gate_locked(RtcPriv *p, int64_t fill, GstBuffer *buf, int64_t n
 //  * while more than 1 s of input has not left the engine (back-pressure).
 // Each wait is bounded by drain-timeout. The engine counters (unsent bytes, acknowledgements)
 // change without a notification, so they are re-checked every 10 ms.
-static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::mutex> &lk) {
+static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::mutex> &lk,
+                                   const std::vector<int16_t> &next) {
   RtcPriv *p = self->priv;
   std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
   const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
@@ -2779,16 +2771,22 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
   }
   sync_gate_locked(p);
   gint64 bp_deadline = 0, hold_deadline = 0;
+  struct Clear {
+    RtcPriv *p;
+    ~Clear() { p->waiting_for = nullptr; }
+  } clear{p};
   while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
     gint64 now = g_get_monotonic_time();
+    p->wait_checks++;
     if (p->awaiting_turn) {
       // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
+      p->waiting_for = "turn";
       if (now >= p->awaiting_deadline) {
         GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
         end_turn_wait_locked(p);
         continue;
       }
-      p->drain_cond.wait_for(lk, std::chrono::microseconds(p->awaiting_deadline - now));
+      p->drain_cond.wait_for(lk, std::chrono::microseconds(std::min<gint64>(p->awaiting_deadline - now, 10000)));
       continue;
     }
     lk.unlock();
@@ -2803,14 +2801,15 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       p->gate.on_barrier_answered();
     }
     using D = rtcgst::TurnGate::Decision;
-    const D dec = p->gate.decide(p->timeline.samples(), false, st == rtc::SessionState::Ready && unsent == 0);
+    const D dec = p->gate.decide(next.data(), (int64_t)next.size(), false,
+                                 st == rtc::SessionState::Ready && unsent == 0);
     if (dec != D::Send) {
+      p->waiting_for = "gate";
       if (hold_deadline == 0) hold_deadline = now + timeout_us;
       if (now >= hold_deadline) {
-        GST_WARNING_OBJECT(self, "the server did not answer the turn ending before input sample %" G_GINT64_FORMAT
+        GST_WARNING_OBJECT(self, "the server did not answer the turn before input sample %" G_GINT64_FORMAT
                                  " within drain-timeout: continuing", p->timeline.samples());
-        p->gate.release();
-        p->gate_barrier_pending = false;
+        p->gate.release();  // (a barrier on its way is still counted when answered)
         continue;
       }
       if (dec == D::SendBarrier) {
@@ -2828,6 +2827,7 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       continue;
     }
     if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
+    p->waiting_for = "back-pressure";
     if (bp_deadline == 0) bp_deadline = now + timeout_us;
     if (now >= bp_deadline) {
       GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
@@ -2839,19 +2839,55 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
   }
 }
 
+static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf);
+
 static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) {
   (void)pad;
   GstRealtimeConv *self = GST_REALTIMECONV(parent);
   RtcPriv *p = self->priv;
-  std::unique_lock<std::mutex> lk(p->lock);
-  if (!p->live_known) {
-    lk.unlock();
-    query_upstream_latency(self);
-    lk.lock();
+  bool gated;
+  int bpf, rate;
+  {
+    std::unique_lock<std::mutex> lk(p->lock);
+    if (!p->live_known) {
+      lk.unlock();
+      query_upstream_latency(self);
+      lk.lock();
+    }
+    if (!is_live_locked(p)) sync_gate_locked(p);
+    gated = !is_live_locked(p) && p->gate.config().enabled;
+    bpf = p->in_bpf;
+    rate = p->in_rate;
   }
+  const gsize piece = (gsize)(rate * kGatePieceMs / 1000) * (gsize)bpf;
+  const gsize size = gst_buffer_get_size(buf);
+  if (!gated || piece == 0 || size <= piece) return sink_chain_piece(self, buf);
+  // The gate sees the input in short pieces (kGatePieceMs), each a sub-buffer timed from the buffer.
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (gsize off = 0; off < size && ret == GST_FLOW_OK; off += piece) {
+    GstBuffer *sub = gst_buffer_copy_region(buf, GST_BUFFER_COPY_ALL, off, std::min(piece, size - off));
+    if (off > 0) {
+      GST_BUFFER_FLAG_UNSET(sub, GST_BUFFER_FLAG_DISCONT);
+      GST_BUFFER_PTS(sub) = GST_BUFFER_PTS_IS_VALID(buf)
+                                ? GST_BUFFER_PTS(buf) + gst_util_uint64_scale_int(off / bpf, GST_SECOND, rate)
+                                : GST_CLOCK_TIME_NONE;
+    }
+    ret = sink_chain_piece(self, sub);
+  }
+  gst_buffer_unref(buf);
+  return ret;
+}
+
+static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf) {
+  RtcPriv *p = self->priv;
+  std::unique_lock<std::mutex> lk(p->lock);
   // Non-live (files are read much faster than real time): back-pressure, and the turn gate
   // (the server answers a turn before it hears the next one).
-  if (!is_live_locked(p)) wait_input_slot_locked(self, lk);
+  std::vector<int16_t> lin;
+  if (!is_live_locked(p)) {
+    if (p->gate.config().enabled) lin = linear_samples(p->in_fmt, buf, (int64_t)(gst_buffer_get_size(buf) / p->in_bpf));
+    wait_input_slot_locked(self, lk, lin);
+  }
   if (p->in_flushing) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
@@ -2883,7 +2919,13 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
     GST_DEBUG_OBJECT(self, "input hole before %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " samples of silence",
                      GST_TIME_ARGS(rt), fill);
   set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n - fill));
-  feed_gate_locked(p, fill, buf, n);
+  if (p->gate.config().enabled) {
+    p->gate.on_silence(fill);
+    if (lin.size() == (size_t)n)
+      p->gate.on_input(lin.data(), n);
+    else
+      p->gate.on_input(linear_samples(p->in_fmt, buf, n).data(), n);
+  }
   p->samples_since_commit += n + fill;
   const rtc::AudioFormat fmt = p->in_fmt;
   lk.unlock();
@@ -2923,13 +2965,22 @@ static void drain(GstRealtimeConv *self) {
   // that event can come before the counter moves; waiting for a notification only then stalled
   // the drain for the whole drain-timeout (issue 11, "EOS drain stalls").
   // False when it gave up (timeout, flushing, fatal error, failed session).
+  struct Clear {
+    RtcPriv *p;
+    ~Clear() { p->waiting_for = nullptr; }
+  } clear{p};
   auto wait_until_done = [&](const char *what, const std::function<bool()> &done) {
+    p->waiting_for = what;
     while (!p->in_flushing && !p->fatal && sess) {
+      p->wait_checks++;
       lk.unlock();
       bool usable = session_usable(sess->state());
       lk.lock();
       if (!usable) return false;
-      if (done()) return true;
+      if (done()) {
+        p->waiting_for = nullptr;
+        return true;
+      }
       gint64 now = g_get_monotonic_time();
       if (now >= deadline) {
         GST_WARNING_OBJECT(self, "EOS: %s not finished after drain-timeout (%d ms)", what, timeout_ms);
@@ -3974,6 +4025,13 @@ void gst_realtimeconv_set_session_factory(GstElement *element, rtcgst::SessionFa
   RtcPriv *p = GST_REALTIMECONV(element)->priv;
   std::lock_guard<std::mutex> g(p->props_mutex);
   p->factory = std::move(factory);
+}
+
+const char *gst_realtimeconv_waiting_for(GstElement *element, guint64 *checks) {
+  g_return_val_if_fail(GST_IS_REALTIMECONV(element), nullptr);
+  RtcPriv *p = GST_REALTIMECONV(element)->priv;
+  if (checks) *checks = p->wait_checks.load();
+  return p->waiting_for.load();
 }
 
 guint gst_realtimeconv_pending_notifications(GstElement *element) {

@@ -29,12 +29,9 @@ int64_t heard_samples(int64_t clock_samples, int64_t pushed_samples, int64_t rec
 
 // ---------------------------------------------------------------------------------------------
 
-int TurnGate::semantic_window_ms(int eagerness) {
-  switch (eagerness) {
-    case 1: return 1200;  // low: the server waits longer
-    case 3: return 250;   // high
-    default: return 600;  // auto / medium
-  }
+int TurnGate::min_gap_ms(bool semantic, int silence_ms) {
+  if (semantic) return 250;
+  return std::max(100, silence_ms - 100);
 }
 
 void TurnGate::reset(const Config &c, int64_t position) {
@@ -49,8 +46,12 @@ void TurnGate::frame_done() {
   const double rms = std::sqrt(frame_energy_ / (double)frame_fill_);
   const double dbfs = rms > 0 ? 20.0 * std::log10(rms / 32768.0) : -200.0;
   if (dbfs >= cfg_.threshold_dbfs) {
+    const int64_t start = pos_ - frame_fill_;
+    if (speech_end_ >= 0 && start - speech_end_ >= cfg_.min_gap) {
+      onset_ = start;
+      onset_prev_end_ = speech_end_;
+    }
     speech_end_ = pos_;  // pos_ is the end of this frame
-    hold_ = speech_end_ + cfg_.window;
   }
   frame_fill_ = 0;
   frame_energy_ = 0;
@@ -67,7 +68,6 @@ void TurnGate::on_input(const int16_t *s, int64_t n) {
 }
 
 void TurnGate::on_silence(int64_t n) {
-  // Whole silent frames: only the level matters, the partial frame keeps its energy.
   while (n > 0) {
     const int64_t k = std::min<int64_t>(n, frame_len_ - frame_fill_);
     frame_fill_ += k;
@@ -77,16 +77,21 @@ void TurnGate::on_silence(int64_t n) {
   }
 }
 
-int64_t TurnGate::hold_at() const {
-  if (!cfg_.enabled || speech_end_ < 0) return kNoHold;
-  return std::max(hold_, released_upto_ + 1);
+bool TurnGate::onset_ahead(const int16_t *next, int64_t n) const {
+  if (!cfg_.enabled) return false;
+  TurnGate probe = *this;
+  const int64_t before = probe.onset_;
+  probe.on_input(next, n);
+  // A new onset after a pause that follows speech sent since the last release (a turn the
+  // server may be ending or answering).
+  return probe.onset_ != before && probe.onset_prev_end_ > released_upto_;
 }
 
 void TurnGate::on_speech_started() { server_in_speech_ = true; }
 
 void TurnGate::on_speech_stopped(int64_t end_sample) {
   server_in_speech_ = false;
-  // Unknown position (no engine position): the stop still answers the held turn.
+  // Unknown position: the stop still counts as after the last release.
   last_stop_ = end_sample >= 0 ? end_sample : std::max<int64_t>(pos_, released_upto_ + 1);
 }
 
@@ -94,38 +99,35 @@ void TurnGate::on_barrier_sent() { barrier_ = Barrier::Sent; }
 
 void TurnGate::on_barrier_answered() {
   if (barrier_ == Barrier::Sent) barrier_ = Barrier::Answered;
+  if (barrier_ == Barrier::Stale) barrier_ = Barrier::None;
 }
 
 void TurnGate::release() {
   released_upto_ = pos_;
-  speech_end_ = -1;
-  hold_ = kNoHold;
-  barrier_ = Barrier::None;
+  // A barrier still on its way belongs to this hold: its answer says nothing about the next one
+  // (one barrier at a time; answers come in order).
+  barrier_ = barrier_ == Barrier::Sent || barrier_ == Barrier::Stale ? Barrier::Stale : Barrier::None;
 }
 
-TurnGate::Decision TurnGate::decide(int64_t next_sample, bool turn_wait, bool all_sent) {
+TurnGate::Decision TurnGate::decide(const int16_t *next, int64_t n, bool turn_wait, bool all_sent) {
   if (!cfg_.enabled) return Decision::Send;
   if (turn_wait) return Decision::WaitTurn;
-  if (next_sample < hold_at()) return Decision::Send;
-  // At the hold point. The server ended a turn after the last release and (turn_wait false) its
-  // answer is done: this local turn is answered.
-  if (last_stop_ > released_upto_) {
+  if (!onset_ahead(next, n)) return Decision::Send;
+  // Speech starts again after a pause the server may have ended a turn in.
+  if (last_stop_ > released_upto_) {  // it did, and (turn_wait false) its answer is done
     release();
     return Decision::Send;
   }
   if (!all_sent) return Decision::WaitSent;
   switch (barrier_) {
     case Barrier::None: return Decision::SendBarrier;
-    case Barrier::Sent: return Decision::WaitBarrier;
+    case Barrier::Sent:
+    case Barrier::Stale: return Decision::WaitBarrier;
     case Barrier::Answered: break;
   }
-  barrier_ = Barrier::None;
-  if (server_in_speech_) {
-    // The server still hears speech (it waits for more silence than the window): a little more.
-    hold_ = std::max(hold_, next_sample) + std::max<int64_t>(cfg_.step, 1);
-    return Decision::Send;
-  }
-  release();  // the server heard no turn here: nothing to wait for
+  // The server has processed everything before the onset: either it is still in the previous
+  // turn (the onset joins it) or it heard no turn (a stop would have come before the answer).
+  release();
   return Decision::Send;
 }
 

@@ -75,34 +75,35 @@ inline bool barge_in_applies(bool live, bool barge_in_setting) { return live && 
 //
 // A file is read far faster than real time: if it is sent as fast as the socket takes it, the
 // server has already heard the next question when it answers the previous one, and interrupts
-// its own answer. The gate detects the end of speech locally (10 ms frames, RMS >= -45 dBFS) and
-// holds the input once it reaches `end of speech + silence window + margin`, until the server
-// has answered that turn (its speech_stopped came and the turn's response is done) or said there
-// is none (a barrier, session.update, answered while the server's VAD is not in speech). If the
-// server's VAD is still in speech at the barrier, the hold point moves on by `step` (the server
-// waits for more silence than we guessed) and the gate asks again.
+// its own answer. The gate measures the input locally (10 ms frames, speech = RMS >= -45 dBFS)
+// and holds the input before a speech onset that follows a pause long enough for the server to
+// end a turn (`min_gap`: server VAD: its silence duration - 100 ms; semantic VAD: 250 ms), until
+// the server has answered the previous turn (its speech_stopped came and the turn's response is
+// done) or said there is none: a barrier (session.update, answered in order after the input)
+// answered while the server's VAD is still in speech (the onset joins that turn) or without a
+// speech_stopped (no turn). The server only changes its VAD state on input it receives, so
+// nothing can end a turn between the barrier's answer and the onset.
 // ---------------------------------------------------------------------------------------------
 
 class TurnGate {
  public:
   struct Config {
     int rate = 24000;
-    int64_t window = 0;  // samples: silence the server needs + margin
-    int64_t step = 0;    // samples: how far the hold point moves while the server is still in speech
+    int64_t min_gap = 0;  // samples: the shortest pause after which the server may end a turn
     double threshold_dbfs = -45.0;
     bool enabled = true;  // server / semantic VAD with automatic responses, non-live
   };
   enum class Decision {
     Send,          // the next input may be sent
-    WaitTurn,      // the server is answering the turn: wait for the turn wait to end
+    WaitTurn,      // the server is answering a turn: wait for the turn wait to end
     WaitSent,      // wait until all the input is on the wire (then a barrier makes sense)
     SendBarrier,   // send a barrier (session.update) now
     WaitBarrier,   // wait for the barrier's answer
   };
 
-  // Silence window of a turn detection: server VAD: its silence duration; semantic VAD: by
-  // eagerness (0 auto, 1 low, 2 medium, 3 high), what a server typically waits.
-  static int semantic_window_ms(int eagerness);
+  // The pause after which a server may end a turn: server VAD: silence_ms - 100 (at least
+  // 100 ms); semantic VAD: 250 ms (the shortest, high eagerness).
+  static int min_gap_ms(bool semantic, int silence_ms);
 
   // Forget everything; the next input sample given is `position` of the input timeline.
   void reset(const Config &c, int64_t position = 0);
@@ -114,20 +115,21 @@ class TurnGate {
   void on_silence(int64_t n);
   int64_t position() const { return pos_; }
 
-  // Input sample at which the input is held (kNoHold: none).
-  static constexpr int64_t kNoHold = INT64_MAX;
-  int64_t hold_at() const;
+  // Whether `next` (the n samples about to be sent) starts speech after a pause of at least
+  // min_gap that follows speech sent since the last release. The caller sends input in pieces
+  // shorter than min_gap (the element: at most 100 ms), so a piece never holds a whole pause.
+  bool onset_ahead(const int16_t *next, int64_t n) const;
 
-  // Server facts (input samples; -1 unknown).
+  // Server facts.
   void on_speech_started();
-  void on_speech_stopped(int64_t end_sample);
+  void on_speech_stopped(int64_t end_sample);  // -1: position unknown
   void on_barrier_sent();
   void on_barrier_answered();
-  void release();  // the input went past the hold point anyway (deadline)
+  void release();  // the input goes on (answered, no turn, or a deadline)
 
-  // What to do before sending input that starts at `next_sample`. `turn_wait`: the element waits
-  // for the answer of a turn; `all_sent`: the engine has sent everything given to it.
-  Decision decide(int64_t next_sample, bool turn_wait, bool all_sent);
+  // What to do before sending `next`. `turn_wait`: the element waits for the answer of a turn;
+  // `all_sent`: the engine has sent everything given to it.
+  Decision decide(const int16_t *next, int64_t n, bool turn_wait, bool all_sent);
 
   bool server_in_speech() const { return server_in_speech_; }
 
@@ -137,13 +139,15 @@ class TurnGate {
   Config cfg_;
   int64_t frame_len_ = 240, frame_fill_ = 0;
   double frame_energy_ = 0;
-  int64_t pos_ = 0;             // samples seen
-  int64_t speech_end_ = -1;     // end of the last voiced frame not answered yet (-1: none)
-  int64_t hold_ = kNoHold;      // current hold point (speech_end_ + window, moved by steps)
-  int64_t released_upto_ = 0;   // input up to here is answered (or has no turn)
-  int64_t last_stop_ = -1;      // input_end of the last speech_stopped
+  int64_t pos_ = 0;            // samples seen
+  int64_t speech_end_ = -1;    // end of the last voiced frame (-1: none)
+  int64_t onset_ = -1;         // start of the last voiced frame that followed a pause >= min_gap
+  int64_t onset_prev_end_ = -1;  // end of the speech before that pause
+  int64_t released_upto_ = 0;  // the server is done with everything before here
+  int64_t last_stop_ = -1;     // input_end of the last speech_stopped
   bool server_in_speech_ = false;
-  enum class Barrier { None, Sent, Answered } barrier_ = Barrier::None;
+  // Stale: sent for an earlier hold, its answer is still to come.
+  enum class Barrier { None, Sent, Answered, Stale } barrier_ = Barrier::None;
 };
 
 // Decodes G.711 to linear PCM16 (for the gate's level measurement).

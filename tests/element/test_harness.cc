@@ -4,6 +4,8 @@
 #include <gst/check/gsttestclock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -218,6 +220,21 @@ static bool wait_for_clock_wait(Fixture &f, GstClockTime t) {
     gst_clock_id_unref(id);
     return when == t;
   });
+}
+
+// True once the element's streaming thread has evaluated its wait `what` after this call (so
+// after every event processed before it) and still waits for it: the event-based form of "it
+// did not go on" (bounded).
+static bool still_waiting(Fixture &f, const char *what, int timeout_ms = 5000) {
+  guint64 c0 = 0;
+  gst_realtimeconv_waiting_for(f.e, &c0);
+  return wait_until(
+      [&] {
+        guint64 c = 0;
+        const char *w = gst_realtimeconv_waiting_for(f.e, &c);
+        return c > c0 && w && strcmp(w, what) == 0;
+      },
+      timeout_ms);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -847,7 +864,7 @@ TEST(Harness, EosDrainWaitsForResponseInFlight) {
   s->event(T::ResponseCreated, "", "resp_1");
   f.settle();
   std::thread eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   auto before = collect_until_eos(f.h, 10);
   EXPECT_FALSE(has_eos(before));  // still draining
   s->audio("resp_1", "item_a", 24000);
@@ -1061,13 +1078,18 @@ TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
   f.push_input(0, 500);
   s->event(T::SpeechStopped, "item_u", "", -1, 12000);  // the element now waits for the answer
   f.settle();
+  std::atomic<bool> pushed{false};
   std::thread pusher([&] {
     GstBuffer *b = gst_buffer_new_allocate(NULL, 4800, NULL);
     GST_BUFFER_PTS(b) = 500 * MS;
     gst_harness_push(f.h, b);  // blocks until the answer, a flush or a state change
+    pushed = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn")) << "the input did not wait for the turn's answer";
   EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  const bool released = wait_until([&] { return pushed.load(); }, 5000);
+  if (!released) s->event(T::ResponseDone, "", "");  // unblock it, so the failure is not a hang
+  EXPECT_TRUE(released) << "the state change did not release the blocked input";
   pusher.join();
 }
 
@@ -1171,7 +1193,7 @@ TEST(Review, NonLiveBackPressureOnUnsentBytes) {
   f.push_input(0, 100);
   s->unsent = 2 * 48000;  // 2 s not sent yet
   Bg push([&] { f.push_input(100 * MS, 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "back-pressure"));
   EXPECT_FALSE(push.done.load());
   s->unsent = 48000;  // 1 s: enough room
   EXPECT_TRUE(push.wait(2000));
@@ -1192,7 +1214,7 @@ TEST(Review, EosWaitsUntilTheInputIsSent) {
   f.push_input(0, 1000);
   s->unsent = 100;
   Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(still_waiting(f, "sending the input"));
   EXPECT_FALSE(s->called("commit"));
   s->unsent = 0;
   ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 2000));
@@ -1243,12 +1265,12 @@ TEST(Review, NonLiveTurnWaitEndsWithItsResponseDone) {
   Bg push([&] { f.push_input(1000 * MS, 100); });
   s->event(T::ResponseCreated, "", "resp_1");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());  // created is not done
   s->event(T::ResponseCreated, "", "resp_other");
   s->event(T::ResponseDone, "", "resp_other");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());  // another response's done
   s->event(T::ResponseDone, "", "resp_1");
   EXPECT_TRUE(push.wait(2000));
@@ -1265,7 +1287,7 @@ TEST(Review, EosDrainWaitsForTheResponseItRequested) {
   ASSERT_TRUE(wait_until([&] { return s->called("create_response:"); }, 3000));
   s->event(T::ResponseDone, "", "resp_old");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   EXPECT_FALSE(eos.done.load());
   s->event(T::ResponseCreated, "", "resp_eos");
   s->audio("resp_eos", "item_a", 2400);
@@ -1624,17 +1646,17 @@ TEST(FunctionCallTurn, NonLiveWaitFollowsTheAnswerToAHandledCall) {
   g_signal_connect(f.e, "function-call", G_CALLBACK(answer_weather), NULL);
   start_turn(f);
   Bg push([&] { f.push_input(1000 * MS, 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());
   s->response_done("resp_fc", {"call_1"});  // the function call only
   f.settle();
   EXPECT_TRUE(s->called("function_output:call_1:{\"temperature\":55}"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load()) << "the function call's response.done released the input";
   s->event(T::ResponseCreated, "", "resp_answer");  // requested by the engine after the output
   s->audio("resp_answer", "item_a", 4800);
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load()) << "the follow-up's creation released the input";
   s->response_done("resp_answer", {}, 420000);
   EXPECT_TRUE(push.wait(3000));
@@ -1682,7 +1704,7 @@ TEST(FunctionCallTurn, StaticResultAndFunctionOutputCountAsHandled) {
     s->response_done("resp_fc", {"call_1"});
     f.settle();
     EXPECT_TRUE(s->called("function_output:call_1:"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_TRUE(still_waiting(f, "turn"));
     EXPECT_FALSE(push.done.load());
     s->event(T::ResponseCreated, "", "resp_answer");
     s->response_done("resp_answer", {}, 1000);
@@ -1734,7 +1756,9 @@ TEST(FunctionCallTurn, FollowUpWaitHasItsOwnDrainTimeout) {
   auto handed = std::chrono::steady_clock::now();
   s->response_done("resp_fc", {"call_1"});
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // 300 ms later the first budget (600 ms from the turn) is over: still waiting on the new one.
+  ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() - handed >= std::chrono::milliseconds(300); }));
+  ASSERT_TRUE(still_waiting(f, "turn")) << "the follow-up did not get a fresh budget";
   EXPECT_FALSE(push.done.load()) << "the follow-up did not get a fresh budget";
   EXPECT_TRUE(push.wait(5000));
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - handed);
@@ -1750,7 +1774,7 @@ TEST(FunctionCallTurn, EosDrainWaitsForTheAnswerToTheCall) {
   s->response_done("resp_fc", {"call_1"});
   f.settle();
   Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   EXPECT_FALSE(eos.done.load());
   s->event(T::ResponseCreated, "", "resp_answer");
   s->audio("resp_answer", "item_a", 2400);
