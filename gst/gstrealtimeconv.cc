@@ -798,6 +798,26 @@ bool split_tools(const std::string &tools, std::string *clean, std::map<std::str
   return true;
 }
 
+// Checks a JSON property value: empty is allowed (unset); otherwise it must parse and its root
+// must be of type `want` (or, for `alt`, of that type). `err` gets the parse error / the type.
+bool json_value_ok(const std::string &v, JsonNodeType want, JsonNodeType alt, std::string *err) {
+  if (v.empty()) return true;
+  JsonParser *parser = json_parser_new();
+  GError *e = nullptr;
+  bool ok = json_parser_load_from_data(parser, v.c_str(), (gssize)v.size(), &e);
+  if (!ok) {
+    *err = e ? e->message : "invalid JSON";
+    g_clear_error(&e);
+  } else {
+    JsonNode *root = json_parser_get_root(parser);
+    const JsonNodeType t = root ? json_node_get_node_type(root) : JSON_NODE_NULL;
+    ok = t == want || t == alt;
+    if (!ok) *err = std::string("not a JSON ") + (want == JSON_NODE_OBJECT ? "object" : "array");
+  }
+  g_object_unref(parser);
+  return ok;
+}
+
 std::string tool_choice_json(const std::string &tc) {
   if (tc.empty()) return {};
   if (tc[0] == '{' || tc[0] == '"') return tc;
@@ -3698,21 +3718,48 @@ static void gst_realtimeconv_set_property(GObject *object, guint prop_id, const 
       case PROP_TRANSCRIPTION_PROMPT: s.transcription_prompt = str_or_empty(value); apply = Session; break;
       case PROP_NOISE_REDUCTION: s.noise_reduction = g_value_get_enum(value); apply = Session; break;
       case PROP_TOOLS: {
-        s.tools = str_or_empty(value);
-        std::string err;
-        if (!split_tools(s.tools, &p->tools_clean, &p->tool_results, &err)) {
-          GST_WARNING_OBJECT(self, "tools is not a valid JSON array (%s): sending it unchanged", err.c_str());
-          p->tools_clean = s.tools;
-          p->tool_results.clear();
+        // Invalid JSON is refused at set time: the old value is kept (issue 12 #4).
+        const std::string v = str_or_empty(value);
+        std::string err, clean;
+        std::map<std::string, std::string> results;
+        if (!v.empty() && !split_tools(v, &clean, &results, &err)) {
+          g_warning("property 'tools' refused, it is not a valid JSON array of tools (%s); the previous "
+                    "value is kept", err.c_str());
+          return;
         }
+        s.tools = v;
+        p->tools_clean = clean;
+        p->tool_results = std::move(results);
         apply = Session;
         break;
       }
-      case PROP_TOOL_CHOICE: s.tool_choice = str_or_empty(value); apply = Session; break;
+      case PROP_TOOL_CHOICE: {
+        const std::string v = str_or_empty(value);
+        std::string err;
+        if (!v.empty() && (v[0] == '{' || v[0] == '"') &&
+            !json_value_ok(v, JSON_NODE_OBJECT, JSON_NODE_VALUE, &err)) {
+          g_warning("property 'tool-choice' refused (%s); the previous value is kept", err.c_str());
+          return;
+        }
+        s.tool_choice = v;
+        apply = Session;
+        break;
+      }
       case PROP_TEMPERATURE: s.temperature = g_value_get_double(value); apply = Session; break;
       case PROP_MAX_OUTPUT_TOKENS: s.max_output_tokens = g_value_get_int(value); apply = Session; break;
       case PROP_SPEED: s.speed = g_value_get_double(value); apply = Session; break;
-      case PROP_SESSION_CONFIG: s.session_config = str_or_empty(value); apply = Session; break;
+      case PROP_SESSION_CONFIG: {
+        const std::string v = str_or_empty(value);
+        std::string err;
+        if (!json_value_ok(v, JSON_NODE_OBJECT, JSON_NODE_OBJECT, &err)) {
+          g_warning("property 'session-config' refused, it must be a JSON object (%s); the previous "
+                    "value is kept", err.c_str());
+          return;
+        }
+        s.session_config = v;
+        apply = Session;
+        break;
+      }
       case PROP_CHUNK_DURATION: s.chunk_ms = g_value_get_int(value); apply = Engine; break;
       case PROP_LATENCY: s.latency_ms = g_value_get_int(value); break;
       case PROP_SILENCE_FILL: s.silence_fill = g_value_get_enum(value); break;

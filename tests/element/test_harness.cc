@@ -1593,6 +1593,40 @@ TEST(Review, TlsAndEndpointErrorsAreSettings) {
   }
 }
 
+// Issue 12 #4: invalid JSON in session-config / tools / tool-choice is refused when set, with a
+// g_warning naming the property; the previous value is kept.
+static void count_warning(const gchar *, GLogLevelFlags, const gchar *message, gpointer ud) {
+  static_cast<std::vector<std::string> *>(ud)->push_back(message);
+}
+
+TEST(Harness, InvalidJsonPropertiesAreRefusedWhenSet) {
+  GstElement *e = gst_element_factory_make("realtimeconv", NULL);
+  ASSERT_NE(e, nullptr);
+  std::vector<std::string> warnings;
+  guint id = g_log_set_handler("realtimeconv", G_LOG_LEVEL_WARNING, count_warning, &warnings);
+  g_object_set(e, "session-config", "{\"max_response_output_tokens\":5}", "tool-choice", "auto", "tools", "[]", NULL);
+  ASSERT_TRUE(warnings.empty());
+  g_object_set(e, "session-config", "{bad", NULL);
+  g_object_set(e, "session-config", "[1,2]", NULL);
+  g_object_set(e, "tool-choice", "{bad", NULL);
+  g_object_set(e, "tools", "notjson", NULL);
+  g_log_remove_handler("realtimeconv", id);
+  ASSERT_EQ(warnings.size(), 4u);
+  EXPECT_NE(warnings[0].find("'session-config'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("'session-config'"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[2].find("'tool-choice'"), std::string::npos) << warnings[2];
+  EXPECT_NE(warnings[3].find("'tools'"), std::string::npos) << warnings[3];
+  gchar *sc = nullptr, *tc = nullptr, *tools = nullptr;
+  g_object_get(e, "session-config", &sc, "tool-choice", &tc, "tools", &tools, NULL);
+  EXPECT_STREQ(sc, "{\"max_response_output_tokens\":5}");
+  EXPECT_STREQ(tc, "auto");
+  EXPECT_STREQ(tools, "[]");
+  g_free(sc);
+  g_free(tc);
+  g_free(tools);
+  gst_object_unref(e);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   // Use this binary's copy of the element (the test hooks live in it).
