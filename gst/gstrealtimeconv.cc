@@ -475,8 +475,14 @@ struct CtlMsg {
   rtc::AudioDeltaInfo ainfo;
   rtc::SessionError err;
   rtc::FunctionCall call;
-  int64_t a = 0, b = 0;
-  bool flag = false;
+  struct Reconnect {  // kinds Reconnecting / Reconnected
+    int attempt = 0, delay_ms = 0, items_replayed = 0;
+    bool planned_renewal = false;
+  } reconnect;
+  struct Dropped {  // kind InputDropped: input samples the engine dropped
+    int64_t first_sample = 0, samples = 0;
+  } dropped;
+  bool overflow_audio = false;  // kind InboxOverflow: response audio (else other notifications)
   size_t audio_bytes = 0;  // bytes of `audio` counted in the inbox bound
   std::unique_ptr<Deferred> deferred;  // kind Post: messages / calls of audio handled inline
   ~CtlMsg() {
@@ -915,21 +921,21 @@ class Listener final : public rtc::SessionListener {
   }
   void on_reconnecting(int attempt, int delay_ms, const std::string &reason) override {
     auto m = make(CtlMsg::Reconnecting);
-    m->a = attempt;
-    m->b = delay_ms;
+    m->reconnect.attempt = attempt;
+    m->reconnect.delay_ms = delay_ms;
     m->text = reason;
     enqueue_ctl(self_, std::move(m));
   }
   void on_reconnected(int items_replayed, bool planned_renewal) override {
     auto m = make(CtlMsg::Reconnected);
-    m->a = items_replayed;
-    m->flag = planned_renewal;
+    m->reconnect.items_replayed = items_replayed;
+    m->reconnect.planned_renewal = planned_renewal;
     enqueue_ctl(self_, std::move(m));
   }
   void on_input_dropped(int64_t first_sample, int64_t samples) override {
     auto m = make(CtlMsg::InputDropped);
-    m->a = first_sample;
-    m->b = samples;
+    m->dropped.first_sample = first_sample;
+    m->dropped.samples = samples;
     enqueue_ctl(self_, std::move(m));
   }
   void on_log(rtc::LogLevel level, const std::string &msg) override {
@@ -1002,7 +1008,7 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
     auto w = std::make_unique<CtlMsg>();
     w->kind = CtlMsg::InboxOverflow;
     w->serial = serial;
-    w->flag = warn_audio;
+    w->overflow_audio = warn_audio;
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     p->inbox.push_back(std::move(w));
     p->pending++;
@@ -2060,8 +2066,9 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
       }
-      d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnecting", "attempt", G_TYPE_INT, (gint)m.a,
-                                                        "delay-ms", G_TYPE_INT, (gint)m.b, "reason", G_TYPE_STRING,
+      d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnecting", "attempt", G_TYPE_INT,
+                                                        (gint)m.reconnect.attempt, "delay-ms", G_TYPE_INT,
+                                                        (gint)m.reconnect.delay_ms, "reason", G_TYPE_STRING,
                                                         m.text.c_str(), NULL)));
       break;
     }
@@ -2073,11 +2080,12 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       }
       post_input_dropped_warning(self);  // the rest of the outage's drops, if any
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnected", "items-replayed", G_TYPE_INT,
-                                                        (gint)m.a, "planned-renewal", G_TYPE_BOOLEAN, m.flag, NULL)));
+                                                        (gint)m.reconnect.items_replayed, "planned-renewal",
+                                                        G_TYPE_BOOLEAN, m.reconnect.planned_renewal, NULL)));
       break;
     case CtlMsg::InputDropped: {
-      if (p->drop_warn_first < 0) p->drop_warn_first = m.a;
-      p->drop_warn_samples += m.b;
+      if (p->drop_warn_first < 0) p->drop_warn_first = m.dropped.first_sample;
+      p->drop_warn_samples += m.dropped.samples;
       const gint64 now = g_get_monotonic_time();
       if (p->drop_warn_last_us == 0 || now - p->drop_warn_last_us >= kDropWarnIntervalUs)
         post_input_dropped_warning(self);
@@ -2087,7 +2095,7 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       if (m.deferred) m.deferred->post(self);
       break;
     case CtlMsg::InboxOverflow:
-      if (m.flag)
+      if (m.overflow_audio)
         GST_ELEMENT_WARNING(self, STREAM, FAILED,
                             ("The element's control thread fell more than %d s behind the server: response audio "
                              "was dropped (see stats output-audio-dropped).",
@@ -3140,6 +3148,13 @@ static void reset_all_locked(RtcPriv *p) {
   p->upstream_live = false;
   p->answered_live = -1;
   p->pipeline_latency = GST_CLOCK_TIME_NONE;
+  p->upstream_min = 0;
+  p->upstream_max = GST_CLOCK_TIME_NONE;
+  p->answered_calls.clear();
+  p->fc_dispatching.clear();
+  p->last_seek_seqnum = GST_SEQNUM_INVALID;
+  p->gate.reset(rtcgst::TurnGate::Config{});
+  p->gate_barrier_pending = false;
   p->fatal = false;
   p->group_id = 0;
   p->session_id.clear();

@@ -91,7 +91,7 @@ class TurnGate {
     int rate = 24000;
     int64_t min_gap = 0;  // samples: the shortest pause after which the server may end a turn
     double threshold_dbfs = -45.0;
-    bool enabled = true;  // server / semantic VAD with automatic responses, non-live
+    bool enabled = false;  // on: server / semantic VAD with automatic responses, non-live
   };
   enum class Decision {
     Send,          // the next input may be sent

@@ -72,6 +72,7 @@ TurnGate make_gate() {
   TurnGate::Config c;
   c.rate = 24000;
   c.min_gap = 24000 * TurnGate::min_gap_ms(false, 500) / 1000;
+  c.enabled = true;
   g.reset(c);
   return g;
 }
@@ -237,6 +238,7 @@ std::string run_trace(uint32_t seed) {
   TurnGate::Config c;
   c.rate = 24000;
   c.min_gap = 24000 * TurnGate::min_gap_ms(semantic, silence_ms) / 1000;
+  c.enabled = true;
   gate.reset(c);
   const int64_t F = 240;  // samples per frame
 
