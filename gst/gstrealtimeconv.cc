@@ -60,8 +60,10 @@
  *
  * Live upstream (decided from the upstream LATENCY query): the LATENCY query is answered
  * `(live, upstream_min + latency, upstream_max + latency)`. Response audio is stamped with the
- * running time at which its first delta arrived, then contiguously, and pushed at once: the sink
- * paces it. A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
+ * running time at which its first delta arrived, then contiguously, and pushed in 20 ms pieces no
+ * further ahead of its play time (timestamp + pipeline latency) than a lead of `latency / 4`
+ * (20 to 50 ms; 50 ms at the default 200 ms): the src task waits on the pipeline clock for each
+ * piece, so at a barge-in the unplayed rest is still in the element (docs/timing.md). A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
  * a warning with the observed delay is posted (once per response), #GstRealtimeConv:max-observed-delay
  * is updated and the rest of the response is re-anchored at its arrival time (DISCONT). Between
  * responses the streaming thread waits on the pipeline clock (a #GstClockID, unscheduled by
@@ -75,11 +77,18 @@
  * requested with a signal), or right after the previous response if that ends later; the space
  * in between is filled (silence by default) and the output is extended with silence to the end
  * of the input at EOS, so `file -> realtimeconv -> wavenc -> file` lines up sample for sample with
- * the input. Output is released only up to the input position the server has reported on
- * (speech started / stopped / committed) or everything at EOS, so barge-in is decided on the input
- * timeline. Because a file is read much faster than real time, the element waits after each
- * detected end of turn (up to #GstRealtimeConv:drain-timeout) for that turn's response before it
- * sends more input, so the server does not interrupt the answer with the next utterance: the wait
+ * the input. Every reply is complete: a later question in the file never truncates or cancels an
+ * earlier reply (the element's barge-in is live only). Output is released only up to the input
+ * position the server has reported on (speech started / stopped / committed) or everything at EOS.
+ * Because a file is read much faster than real time, the element measures the input's level
+ * (10 ms frames, speech at or above -45 dBFS, in pieces of at most 50 ms) and holds it before a
+ * speech onset that follows a pause long enough for the server to end a turn
+ * (#GstRealtimeConv:silence-duration-ms - 100 ms, or 250 ms for semantic VAD), until the server
+ * has answered the previous turn (its speech_stopped, then the wait below) or said there is none
+ * (a session.update sent as a barrier is answered, in order after the audio, without a
+ * speech_stopped); at most drain-timeout per hold. So the server never hears the next question
+ * while it answers (docs/timing.md). It also waits after each server-detected end of turn (up to
+ * #GstRealtimeConv:drain-timeout) for that turn's response before it sends more input: the wait
  * ends with the `response.done` of the response created for that turn (not with another
  * response's events), a failure or reconnection, or the timeout. When that response completes
  * with function calls and at least one of them is handled (a `function-call` handler returned
@@ -106,15 +115,15 @@
  *
  * ## Barge-in
  *
- * On `speech_started` while assistant audio is still being output (#GstRealtimeConv:barge-in, on by
- * default), the not-yet-pushed audio of that response is dropped at once, the played part of the
- * item is computed from the pipeline clock (running time of the speech start minus the item's
- * first PTS minus the pipeline latency, clamped to what was pushed and received; non-live: the
- * speech start on the input timeline) and `conversation.item.truncate` is sent with it (the item is
- * deleted when nothing was played). `response.cancel` is sent only when the server does not
- * interrupt by itself (#GstRealtimeConv:interrupt-response off). A `realtimeconv/truncated` message
- * reports the truncation point. Audio already pushed downstream (e.g. sitting in a `queue`) still
- * plays: keep downstream queues short for crisp barge-in.
+ * Live only. On `speech_started` while assistant audio is still being output
+ * (#GstRealtimeConv:barge-in, on by default), the not-yet-pushed audio of that response is dropped at
+ * once and `conversation.item.truncate` is sent with what was pushed of the item: live audio is
+ * pushed at most the lead (plus one 20 ms piece) ahead of its play time, so everything pushed is
+ * rendered and the model is told what the listener hears; it exceeds what the pipeline clock says
+ * was played when speech_started arrived by at most 70 ms (`ahead-ms`). `response.cancel` is sent
+ * only when the server does not interrupt by itself (#GstRealtimeConv:interrupt-response off). A
+ * `realtimeconv/truncated` message reports the truncation point (audio-end-ms, running-time of the
+ * cut, ahead-ms). Non-live, a later question never cuts an earlier reply.
  *
  * ## EOS, flushing, state changes
  *
@@ -162,7 +171,8 @@
  *   response request to its first audio; -1 when it had no audio, e.g. a function call only).
  * * `realtimeconv/function-call`: response-id, item-id, call-id, name, arguments.
  * * `realtimeconv/rate-limits`: for each limit NAME: NAME-limit, NAME-remaining, NAME-reset-seconds.
- * * `realtimeconv/truncated`: response-id, item-id, audio-end-ms, running-time.
+ * * `realtimeconv/truncated`: response-id, item-id, audio-end-ms, running-time, ahead-ms (how far the
+ *   truncation point is ahead of what the clock says was played), dropped (ns not pushed).
  * * `realtimeconv/reconnecting`: attempt, delay-ms, reason.
  * * `realtimeconv/reconnected`: items-replayed, planned-renewal.
  * * `realtimeconv/server-error`: code, message, param, event-type (non-fatal errors).
@@ -229,6 +239,7 @@
 #include "gstrealtimeconvmeta.h"
 #include "gstrealtimeconvpriv.h"
 #include "rtcconnprops.h"
+#include "rtcscheduler.h"
 #include "rtcsessionport.h"
 #include "rtctimeline.h"
 
@@ -256,6 +267,21 @@ static GstStaticPadTemplate input_transcript_src_template =
 // Enums
 // ---------------------------------------------------------------------------------------------
 
+// The enum properties' values, named (no `== 2` comparisons in the code).
+typedef enum { MODALITY_AUDIO = 0, MODALITY_TEXT = 1 } GstRealtimeConvModality;
+typedef enum {
+  TURN_DETECTION_SERVER_VAD = 0,
+  TURN_DETECTION_SEMANTIC_VAD = 1,
+  TURN_DETECTION_NONE = 2
+} GstRealtimeConvTurnDetection;
+typedef enum { EAGERNESS_AUTO = 0, EAGERNESS_LOW = 1, EAGERNESS_MEDIUM = 2, EAGERNESS_HIGH = 3 } GstRealtimeConvEagerness;
+typedef enum {
+  NOISE_REDUCTION_OFF = 0,
+  NOISE_REDUCTION_NEAR_FIELD = 1,
+  NOISE_REDUCTION_FAR_FIELD = 2
+} GstRealtimeConvNoiseReduction;
+typedef enum { SILENCE_FILL_AUTO = 0, SILENCE_FILL_ALWAYS = 1, SILENCE_FILL_NEVER = 2 } GstRealtimeConvSilenceFill;
+
 // Registers a static enum type once (thread-safe), for the enum properties below.
 static GType register_enum_once(GType *type, const char *name, const GEnumValue *values) {
   if (g_once_init_enter(type)) g_once_init_leave(type, g_enum_register_static(name, values));
@@ -265,8 +291,8 @@ static GType register_enum_once(GType *type, const char *name, const GEnumValue 
 #define GST_TYPE_REALTIMECONV_MODALITY (gst_realtimeconv_modality_get_type())
 static GType gst_realtimeconv_modality_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Audio (with its transcript)", "audio"},
-                                      {1, "Text only", "text"},
+  static const GEnumValue values[] = {{MODALITY_AUDIO, "Audio (with its transcript)", "audio"},
+                                      {MODALITY_TEXT, "Text only", "text"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvModality", values);
 }
@@ -274,9 +300,9 @@ static GType gst_realtimeconv_modality_get_type(void) {
 #define GST_TYPE_REALTIMECONV_TURN_DETECTION (gst_realtimeconv_turn_detection_get_type())
 static GType gst_realtimeconv_turn_detection_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Server voice activity detection", "server-vad"},
-                                      {1, "Semantic voice activity detection", "semantic-vad"},
-                                      {2, "None (manual: commit / create-response signals)", "none"},
+  static const GEnumValue values[] = {{TURN_DETECTION_SERVER_VAD, "Server voice activity detection", "server-vad"},
+                                      {TURN_DETECTION_SEMANTIC_VAD, "Semantic voice activity detection", "semantic-vad"},
+                                      {TURN_DETECTION_NONE, "None (manual: commit / create-response signals)", "none"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvTurnDetection", values);
 }
@@ -284,10 +310,10 @@ static GType gst_realtimeconv_turn_detection_get_type(void) {
 #define GST_TYPE_REALTIMECONV_EAGERNESS (gst_realtimeconv_eagerness_get_type())
 static GType gst_realtimeconv_eagerness_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Auto (medium)", "auto"},
-                                      {1, "Low", "low"},
-                                      {2, "Medium", "medium"},
-                                      {3, "High", "high"},
+  static const GEnumValue values[] = {{EAGERNESS_AUTO, "Auto (medium)", "auto"},
+                                      {EAGERNESS_LOW, "Low", "low"},
+                                      {EAGERNESS_MEDIUM, "Medium", "medium"},
+                                      {EAGERNESS_HIGH, "High", "high"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvEagerness", values);
 }
@@ -295,9 +321,9 @@ static GType gst_realtimeconv_eagerness_get_type(void) {
 #define GST_TYPE_REALTIMECONV_NOISE_REDUCTION (gst_realtimeconv_noise_reduction_get_type())
 static GType gst_realtimeconv_noise_reduction_get_type(void) {
   static GType t = 0;
-  static const GEnumValue values[] = {{0, "Off", "off"},
-                                      {1, "Near field (headset)", "near-field"},
-                                      {2, "Far field (room microphone)", "far-field"},
+  static const GEnumValue values[] = {{NOISE_REDUCTION_OFF, "Off", "off"},
+                                      {NOISE_REDUCTION_NEAR_FIELD, "Near field (headset)", "near-field"},
+                                      {NOISE_REDUCTION_FAR_FIELD, "Far field (room microphone)", "far-field"},
                                       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvNoiseReduction", values);
 }
@@ -306,9 +332,9 @@ static GType gst_realtimeconv_noise_reduction_get_type(void) {
 static GType gst_realtimeconv_silence_fill_get_type(void) {
   static GType t = 0;
   static const GEnumValue values[] = {
-      {0, "Silence buffers when upstream is not live, GAP events when live", "auto"},
-      {1, "Always silence buffers", "always"},
-      {2, "Always GAP events", "never"},
+      {SILENCE_FILL_AUTO, "Silence buffers when upstream is not live, GAP events when live", "auto"},
+      {SILENCE_FILL_ALWAYS, "Always silence buffers", "always"},
+      {SILENCE_FILL_NEVER, "Always GAP events", "never"},
       {0, NULL, NULL}};
   return register_enum_once(&t, "GstRealtimeConvSilenceFill", values);
 }
@@ -374,10 +400,13 @@ constexpr GstClockTime kMaxQueuedAudio = 120 * GST_SECOND;
 // transcribers of gst-plugins-rs). Each push wakes the src task and every element downstream, so
 // this is most of the CPU an idle live session costs; a GAP is only ever up to one interval later
 // than `now - latency`, and never delays audio (audio is pushed as soon as it arrives).
-constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND, kLiveFillMax = 100 * GST_MSECOND;
-inline GstClockTime live_fill_interval(GstClockTime latency) {
-  return std::clamp<GstClockTime>(latency / 2, kLiveFillMin, kLiveFillMax);
-}
+// (rtcgst::live_fill_interval, docs/timing.md.)
+constexpr GstClockTime kLiveFillMin = 20 * GST_MSECOND;
+using rtcgst::live_fill_interval;
+// Non-live input gate (rtcgst::TurnGate).
+// It sees the input in pieces of at most this duration (shorter than any min_gap), so that a
+// piece never holds a whole pause and the onset after it.
+constexpr int kGatePieceMs = 50;
 constexpr GstClockTime kTextGapInterval = 500 * GST_MSECOND;
 constexpr GstClockTime kSilenceChunk = 100 * GST_MSECOND;
 constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
@@ -446,8 +475,14 @@ struct CtlMsg {
   rtc::AudioDeltaInfo ainfo;
   rtc::SessionError err;
   rtc::FunctionCall call;
-  int64_t a = 0, b = 0;
-  bool flag = false;
+  struct Reconnect {  // kinds Reconnecting / Reconnected
+    int attempt = 0, delay_ms = 0, items_replayed = 0;
+    bool planned_renewal = false;
+  } reconnect;
+  struct Dropped {  // kind InputDropped: input samples the engine dropped
+    int64_t first_sample = 0, samples = 0;
+  } dropped;
+  bool overflow_audio = false;  // kind InboxOverflow: response audio (else other notifications)
   size_t audio_bytes = 0;  // bytes of `audio` counted in the inbox bound
   std::unique_ptr<Deferred> deferred;  // kind Post: messages / calls of audio handled inline
   ~CtlMsg() {
@@ -597,6 +632,14 @@ struct RtcPriv {
   std::set<std::string> answered_calls;
   std::set<std::string> active_responses;
   GstClockTime last_turn_end_rt = GST_CLOCK_TIME_NONE;
+  // Non-live input gate (docs/timing.md "Files: holding the input"): fed with the input given to
+  // the engine and the server's speech events; decides when sink_chain holds the input.
+  rtcgst::TurnGate gate;
+  bool gate_barrier_pending = false;
+  // What the streaming thread waits for (gst_realtimeconv_waiting_for, for the tests).
+  std::atomic<const char *> waiting_for{nullptr};
+  std::atomic<guint64> wait_checks{0};
+  uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
 
   // output
   rtc::AudioFormat out_fmt = rtc::AudioFormat::PCM16;
@@ -761,6 +804,26 @@ bool split_tools(const std::string &tools, std::string *clean, std::map<std::str
   return true;
 }
 
+// Checks a JSON property value: empty is allowed (unset); otherwise it must parse and its root
+// must be of type `want` (or, for `alt`, of that type). `err` gets the parse error / the type.
+bool json_value_ok(const std::string &v, JsonNodeType want, JsonNodeType alt, std::string *err) {
+  if (v.empty()) return true;
+  JsonParser *parser = json_parser_new();
+  GError *e = nullptr;
+  bool ok = json_parser_load_from_data(parser, v.c_str(), (gssize)v.size(), &e);
+  if (!ok) {
+    *err = e ? e->message : "invalid JSON";
+    g_clear_error(&e);
+  } else {
+    JsonNode *root = json_parser_get_root(parser);
+    const JsonNodeType t = root ? json_node_get_node_type(root) : JSON_NODE_NULL;
+    ok = t == want || t == alt;
+    if (!ok) *err = std::string("not a JSON ") + (want == JSON_NODE_OBJECT ? "object" : "array");
+  }
+  g_object_unref(parser);
+  return ok;
+}
+
 std::string tool_choice_json(const std::string &tc) {
   if (tc.empty()) return {};
   if (tc[0] == '{' || tc[0] == '"') return tc;
@@ -858,21 +921,21 @@ class Listener final : public rtc::SessionListener {
   }
   void on_reconnecting(int attempt, int delay_ms, const std::string &reason) override {
     auto m = make(CtlMsg::Reconnecting);
-    m->a = attempt;
-    m->b = delay_ms;
+    m->reconnect.attempt = attempt;
+    m->reconnect.delay_ms = delay_ms;
     m->text = reason;
     enqueue_ctl(self_, std::move(m));
   }
   void on_reconnected(int items_replayed, bool planned_renewal) override {
     auto m = make(CtlMsg::Reconnected);
-    m->a = items_replayed;
-    m->flag = planned_renewal;
+    m->reconnect.items_replayed = items_replayed;
+    m->reconnect.planned_renewal = planned_renewal;
     enqueue_ctl(self_, std::move(m));
   }
   void on_input_dropped(int64_t first_sample, int64_t samples) override {
     auto m = make(CtlMsg::InputDropped);
-    m->a = first_sample;
-    m->b = samples;
+    m->dropped.first_sample = first_sample;
+    m->dropped.samples = samples;
     enqueue_ctl(self_, std::move(m));
   }
   void on_log(rtc::LogLevel level, const std::string &msg) override {
@@ -945,7 +1008,7 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
     auto w = std::make_unique<CtlMsg>();
     w->kind = CtlMsg::InboxOverflow;
     w->serial = serial;
-    w->flag = warn_audio;
+    w->overflow_audio = warn_audio;
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     p->inbox.push_back(std::move(w));
     p->pending++;
@@ -962,7 +1025,7 @@ static rtc::SessionConfig build_session_config(const Settings &s, const std::str
   rtc::SessionConfig c;
   if (!s.instructions.empty()) c.instructions = s.instructions;
   if (!s.voice.empty()) c.voice = s.voice;
-  c.output_modality = s.modality == 1 ? rtc::Modality::Text : rtc::Modality::Audio;
+  c.output_modality = s.modality == MODALITY_TEXT ? rtc::Modality::Text : rtc::Modality::Audio;
   c.input_format = in;
   c.output_format = out;
   if (!s.transcription_model.empty()) {
@@ -972,12 +1035,12 @@ static rtc::SessionConfig build_session_config(const Settings &s, const std::str
     t.prompt = s.transcription_prompt;
     c.input_transcription = t;
   }
-  c.noise_reduction = s.noise_reduction == 1   ? rtc::NoiseReduction::NearField
-                      : s.noise_reduction == 2 ? rtc::NoiseReduction::FarField
+  c.noise_reduction = s.noise_reduction == NOISE_REDUCTION_NEAR_FIELD  ? rtc::NoiseReduction::NearField
+                      : s.noise_reduction == NOISE_REDUCTION_FAR_FIELD ? rtc::NoiseReduction::FarField
                                                : rtc::NoiseReduction::Off;
   rtc::TurnDetection &td = c.turn_detection;
-  td.type = s.turn_detection == 1   ? rtc::TurnDetection::Type::SemanticVad
-            : s.turn_detection == 2 ? rtc::TurnDetection::Type::None
+  td.type = s.turn_detection == TURN_DETECTION_SEMANTIC_VAD ? rtc::TurnDetection::Type::SemanticVad
+            : s.turn_detection == TURN_DETECTION_NONE       ? rtc::TurnDetection::Type::None
                                     : rtc::TurnDetection::Type::ServerVad;
   td.threshold = s.vad_threshold;
   td.prefix_padding_ms = s.prefix_padding_ms;
@@ -1280,32 +1343,42 @@ static int64_t item_samples_before(RtcPriv *p, const ItemAudio &it, GstClockTime
   return std::max<int64_t>(played, 0);
 }
 
-// Barge-in at `speech_rt` (live: arrival time of speech_started; non-live: speech start on the
-// input timeline).
-static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstClockTime speech_rt, Deferred &d) {
+// Running time of sample `k` of an item (its anchors: item sample -> running time).
+static GstClockTime item_rt_of(RtcPriv *p, const ItemAudio &it, int64_t k) {
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
+  for (const auto &a : it.anchors) {
+    if (a.first > k) break;
+    rt = a.second + gst_util_uint64_scale_int_round((guint64)(k - a.first), GST_SECOND, p->out_rate);
+  }
+  return rt;
+}
+
+// The latency after which output stamped rt plays at a sync=true sink (the pipeline latency).
+static GstClockTime render_latency_locked(RtcPriv *p) {
+  return GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + latency_ns(p);
+}
+
+// Barge-in: speech_started arrived at `arrival_rt` (pipeline clock). Live only
+// (rtcgst::barge_in_applies: a file never cuts its own answers). The unpushed remainder of each
+// item still playing is dropped and the item is truncated at what counts as heard
+// (rtcgst::heard_samples: what was pushed; live pushing is bounded by the lead, so this is at most
+// the lead plus one piece beyond what the clock says was played, reported as `ahead-ms`).
+// docs/timing.md "Live: lead and barge-in".
+static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, Deferred &d) {
   RtcPriv *p = self->priv;
   bool barge_in, interrupt, vad;
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     barge_in = p->settings.barge_in;
     interrupt = p->settings.interrupt_response;
-    vad = p->settings.turn_detection != 2;
+    vad = p->settings.turn_detection != TURN_DETECTION_NONE;
   }
-  if (!barge_in) return;
-  bool live = is_live_locked(p);
-  GstClockTime play_pos;
-  if (live) {
-    if (!GST_CLOCK_TIME_IS_VALID(arrival_rt)) {
-      play_pos = p->pushed_end[kAudioPad];  // clock not running: what was pushed
-    } else {
-      GstClockTime lat = GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency
-                                                                      : p->upstream_min + latency_ns(p);
-      play_pos = arrival_rt > lat ? arrival_rt - lat : 0;
-    }
-  } else {
-    play_pos = speech_rt;
+  if (!rtcgst::barge_in_applies(is_live_locked(p), barge_in)) return;
+  GstClockTime clock_pos = p->pushed_end[kAudioPad];  // clock not running: what was pushed
+  if (GST_CLOCK_TIME_IS_VALID(arrival_rt)) {
+    const GstClockTime lat = render_latency_locked(p);
+    clock_pos = arrival_rt > lat ? arrival_rt - lat : 0;
   }
-  if (!GST_CLOCK_TIME_IS_VALID(play_pos)) return;
 
   std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
   for (const std::string &item_id : p->item_order) {
@@ -1313,54 +1386,29 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
     if (iit == p->items.end()) continue;
     ItemAudio &it = iit->second;
     if (it.truncated || it.received == 0 || !GST_CLOCK_TIME_IS_VALID(it.end_rt)) continue;
-    if (it.end_rt <= play_pos) continue;  // completely played already: nothing to cut
-    int64_t played = item_samples_before(p, it, play_pos);
-    played = std::min(played, it.received);
-    if (live) played = std::min(played, it.pushed);
-    uint64_t resp = it.resp;
+    const uint64_t resp = it.resp;
     auto rit = p->responses.find(resp);
     Response *r = rit != p->responses.end() ? &rit->second : nullptr;
-    // Drop what is not pushed yet.
+    const int64_t clock_samples = std::min(item_samples_before(p, it, clock_pos), it.received);
+    const int64_t heard = rtcgst::heard_samples(clock_samples, it.pushed, it.received);
+    if (heard >= it.received && (!r || r->done)) continue;  // all of it is out: nothing to cut
+    const GstClockTime cut_rt = item_rt_of(p, it, heard);
     GstClockTime dropped = 0;
-    if (live) {
-      drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
-        if (o.resp != resp) return false;
-        dropped += o.dur;
-        return true;
-      });
-    } else {
-      const int rate = p->out_rate, bpf = p->out_bpf;
-      drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
-        if (o.resp != resp || o.kind != OutItem::Buffer) return false;
-        if (o.rt >= play_pos) {
-          dropped += o.dur;
-          return true;
-        }
-        if (o.rt + o.dur > play_pos) {  // straddles the cut: keep the part before it
-          int64_t keep = (int64_t)gst_util_uint64_scale_int_round(play_pos - o.rt, rate, GST_SECOND);
-          keep = std::min<int64_t>(keep, o.samples);
-          if (keep <= 0) {  // less than half a sample before the cut: nothing to keep
-            dropped += o.dur;
-            return true;
-          }
-          GstBuffer *nb = gst_buffer_copy_region(o.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(keep * bpf));
-          gst_buffer_unref(o.buf);
-          o.buf = nb;
-          dropped += o.rt + o.dur - play_pos;
-          o.dur = play_pos - o.rt;
-          o.samples = keep;
-        }
-        return false;
-      });
-    }
-    drop_queued_locked(p, kTextPad, [&](OutItem &o) { return o.resp == resp && o.rt >= play_pos; });
+    drop_queued_locked(p, kAudioPad, [&](OutItem &o) {
+      if (o.resp != resp) return false;
+      dropped += o.dur;
+      return true;
+    });
+    drop_queued_locked(p, kTextPad, [&](OutItem &o) { return o.resp == resp && o.rt >= cut_rt; });
     it.truncated = true;
-    it.end_rt = tmin(it.end_rt, play_pos);
+    it.end_rt = tmin(it.end_rt, cut_rt);
     if (r) r->dropped = true;
-    int64_t ms = played * 1000 / p->out_rate;
+    const int64_t ms = heard * 1000 / p->out_rate;
+    const int64_t ahead_ms = (heard - clock_samples) * 1000 / p->out_rate;
     std::string resp_id = it.response_id;
-    GST_INFO_OBJECT(self, "barge-in: truncating item %s of %s at %" G_GINT64_FORMAT " ms (dropped %" GST_TIME_FORMAT ")",
-                    item_id.c_str(), resp_id.c_str(), ms, GST_TIME_ARGS(dropped));
+    GST_INFO_OBJECT(self, "barge-in: truncating item %s of %s at %" G_GINT64_FORMAT " ms (%" G_GINT64_FORMAT
+                    " ms ahead of the clock; dropped %" GST_TIME_FORMAT ")",
+                    item_id.c_str(), resp_id.c_str(), ms, ahead_ms, GST_TIME_ARGS(dropped));
     bool cancel = r && !r->done && (!interrupt || !vad);
     if (sess) {
       std::string iid = item_id;
@@ -1372,8 +1420,8 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, GstC
     d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/truncated", "response-id", G_TYPE_STRING,
                                                       resp_id.c_str(), "item-id", G_TYPE_STRING, item_id.c_str(),
                                                       "audio-end-ms", G_TYPE_INT64, ms, "running-time",
-                                                      G_TYPE_INT64, rt_field(play_pos), "dropped", G_TYPE_UINT64,
-                                                      (guint64)dropped, NULL)));
+                                                      G_TYPE_INT64, rt_field(cut_rt), "ahead-ms", G_TYPE_INT64,
+                                                      ahead_ms, "dropped", G_TYPE_UINT64, (guint64)dropped, NULL)));
   }
   // The output continues from what was actually pushed.
   wake_src_locked(p);
@@ -1501,13 +1549,8 @@ static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   const GstClockTime lat = latency_ns(p);
   bool discont = false;
   if (!r->placed) {
-    GstClockTime tail = audio_tail_locked(p);
-    GstClockTime pos;
-    if (live)
-      pos = tmax(m.arrival_rt, tail);
-    else
-      pos = tmax(tmax(r->anchor_rt, p->origin_rt), tail);
-    if (!GST_CLOCK_TIME_IS_VALID(pos)) pos = GST_CLOCK_TIME_IS_VALID(m.arrival_rt) ? m.arrival_rt : 0;
+    const GstClockTime pos =
+        rtcgst::place_response(live, r->anchor_rt, p->origin_rt, audio_tail_locked(p), m.arrival_rt);
     r->placed = true;
     r->base_rt = pos;
     r->base_samples = r->samples;
@@ -1606,7 +1649,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     transcription = !p->settings.transcription_model.empty();
-    vad = p->settings.turn_detection != 2;
+    vad = p->settings.turn_detection != TURN_DETECTION_NONE;
     create_response = p->settings.create_response;
   }
   std::lock_guard<std::mutex> g(p->lock);
@@ -1625,6 +1668,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     case T::SpeechStarted: {
       GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, ev.audio_start_ms);
       p->speech_active = true;
+      p->gate.on_speech_started();
       Span &sp = span_for_locked(p, ev.item_id);
       sp.start = s;
       if (transcription && GST_CLOCK_TIME_IS_VALID(s))
@@ -1633,13 +1677,14 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
                                                         ev.item_id.c_str(), "audio-start-ms", G_TYPE_INT64,
                                                         (gint64)ev.audio_start_ms, "running-time", G_TYPE_INT64,
                                                         rt_field(s), NULL)));
-      barge_in_locked(self, m.arrival_rt, s, d);
+      barge_in_locked(self, m.arrival_rt, d);
       if (!live) advance_frontier_locked(p, s);
       break;
     }
     case T::SpeechStopped: {
       GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, ev.audio_end_ms);
       p->speech_active = false;
+      p->gate.on_speech_stopped(m.ctx.input_end_sample);
       p->samples_since_commit = 0;
       Span &sp = span_for_locked(p, ev.item_id);
       sp.end = e;
@@ -1708,11 +1753,8 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       Response *r = response_for_locked(p, ev.response_id);
       if (!r->dropped) {
         GstClockTime pos = response_write_pos(p, *r);
-        if (!GST_CLOCK_TIME_IS_VALID(pos)) {
-          GstClockTime tail = audio_tail_locked(p);
-          pos = live ? tmax(m.arrival_rt, tail) : tmax(tmax(r->anchor_rt, p->origin_rt), tail);
-          if (!GST_CLOCK_TIME_IS_VALID(pos)) pos = 0;
-        }
+        if (!GST_CLOCK_TIME_IS_VALID(pos))
+          pos = rtcgst::place_response(live, r->anchor_rt, p->origin_rt, audio_tail_locked(p), m.arrival_rt);
         queue_text_locked(self, kTextPad, pos, GST_CLOCK_TIME_NONE, ev.text, r->serial, ev.response_id, ev.item_id);
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/transcript", "response-id", G_TYPE_STRING,
@@ -2019,12 +2061,14 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         p->active_responses.clear();
         end_turn_wait_locked(p);
         p->speech_active = false;
+        p->gate.release();  // the new session's VAD starts afresh: nothing is held for the old one
         // Transcriptions of the lost session will not come (the new session has other items).
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
       }
-      d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnecting", "attempt", G_TYPE_INT, (gint)m.a,
-                                                        "delay-ms", G_TYPE_INT, (gint)m.b, "reason", G_TYPE_STRING,
+      d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnecting", "attempt", G_TYPE_INT,
+                                                        (gint)m.reconnect.attempt, "delay-ms", G_TYPE_INT,
+                                                        (gint)m.reconnect.delay_ms, "reason", G_TYPE_STRING,
                                                         m.text.c_str(), NULL)));
       break;
     }
@@ -2036,11 +2080,12 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       }
       post_input_dropped_warning(self);  // the rest of the outage's drops, if any
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/reconnected", "items-replayed", G_TYPE_INT,
-                                                        (gint)m.a, "planned-renewal", G_TYPE_BOOLEAN, m.flag, NULL)));
+                                                        (gint)m.reconnect.items_replayed, "planned-renewal",
+                                                        G_TYPE_BOOLEAN, m.reconnect.planned_renewal, NULL)));
       break;
     case CtlMsg::InputDropped: {
-      if (p->drop_warn_first < 0) p->drop_warn_first = m.a;
-      p->drop_warn_samples += m.b;
+      if (p->drop_warn_first < 0) p->drop_warn_first = m.dropped.first_sample;
+      p->drop_warn_samples += m.dropped.samples;
       const gint64 now = g_get_monotonic_time();
       if (p->drop_warn_last_us == 0 || now - p->drop_warn_last_us >= kDropWarnIntervalUs)
         post_input_dropped_warning(self);
@@ -2050,7 +2095,7 @@ static void process_msg(GstRealtimeConv *self, CtlMsg &m) {
       if (m.deferred) m.deferred->post(self);
       break;
     case CtlMsg::InboxOverflow:
-      if (m.flag)
+      if (m.overflow_audio)
         GST_ELEMENT_WARNING(self, STREAM, FAILED,
                             ("The element's control thread fell more than %d s behind the server: response audio "
                              "was dropped (see stats output-audio-dropped).",
@@ -2180,8 +2225,8 @@ static bool use_silence_locked(RtcPriv *p) {
     std::lock_guard<std::mutex> g(p->props_mutex);
     mode = p->settings.silence_fill;
   }
-  if (mode == 1) return true;
-  if (mode == 2) return false;
+  if (mode == SILENCE_FILL_ALWAYS) return true;
+  if (mode == SILENCE_FILL_NEVER) return false;
   return !is_live_locked(p);
 }
 
@@ -2237,6 +2282,7 @@ static gint64 next_caption_expiry_locked(RtcPriv *p) {
 struct OutSettings {
   GstClockTime lat = 0, caption_lat = 0;
   GstClockTime fill_interval = kLiveFillMin;  // live_fill_interval(lat)
+  GstClockTime lead = 0;                      // rtcgst::live_push_lead(lat)
   bool manual_captions = false;  // manual turn detection with input transcription
 };
 
@@ -2272,6 +2318,13 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     return unlimited || (GST_CLOCK_TIME_IS_VALID(p->frontier) && o.rt < p->frontier);
   };
   const GstClockTime half_sample = GST_SECOND / (2 * (GstClockTime)p->out_rate);
+  // Live audio is pushed no further ahead of its play time than the lead (docs/timing.md).
+  const bool pace_audio = live && !p->eos_queued;
+  const GstClockTime render_lat =
+      GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + lat;
+  auto audio_ready = [&](const OutItem &o) {
+    return pace_audio ? rtcgst::live_may_push(o.rt, now, render_lat, os.lead) : ready(o);
+  };
 
   struct Cand {
     int pad = -1;
@@ -2291,7 +2344,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
   // Audio pad.
   const GstClockTime aend = p->pushed_end[kAudioPad];
   auto &aq = p->q[kAudioPad];
-  if (!aq.empty() && ready(aq.front())) {
+  if (!aq.empty() && audio_ready(aq.front())) {
     if (aq.front().rt > aend + half_sample)
       consider(kAudioPad, aend, true, aq.front().rt);
     else
@@ -2306,6 +2359,11 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
         if (t >= aend + os.fill_interval) target = t;
       }
       if (GST_CLOCK_TIME_IS_VALID(now)) *wake_rt = aend + os.fill_interval + lat;
+      if (!aq.empty()) {  // audio waiting for its push time (the lead): fill only up to it
+        if (GST_CLOCK_TIME_IS_VALID(target)) target = tmin(target, aq.front().rt);
+        if (GST_CLOCK_TIME_IS_VALID(now))
+          *wake_rt = tmin(*wake_rt, rtcgst::live_push_time(aq.front().rt, render_lat, os.lead));
+      }
     } else {
       target = p->frontier;
       if (!aq.empty()) target = tmin(target, aq.front().rt);
@@ -2365,8 +2423,29 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     }
   } else {
     auto &q = p->q[best.pad];
-    *out = std::move(q.front());
-    q.pop_front();
+    const int64_t piece = (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND);
+    if (best.pad == kAudioPad && pace_audio && q.front().samples > piece) {
+      // Live: pushed in pieces, so what is pushed ahead stays within the lead plus one piece.
+      OutItem &f = q.front();
+      out->kind = OutItem::Buffer;
+      out->rt = f.rt;
+      out->dur = gst_util_uint64_scale_int_round((guint64)piece, GST_SECOND, p->out_rate);
+      out->buf = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(piece * p->out_bpf));
+      out->resp = f.resp;
+      out->item_id = f.item_id;
+      out->samples = piece;
+      out->discont = f.discont;
+      GstBuffer *rest = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, (gsize)(piece * p->out_bpf), -1);
+      gst_buffer_unref(f.buf);
+      f.buf = rest;
+      f.rt += out->dur;
+      f.dur -= std::min(f.dur, out->dur);
+      f.samples -= piece;
+      f.discont = false;
+    } else {
+      *out = std::move(q.front());
+      q.pop_front();
+    }
     if (best.pad == kAudioPad && GST_CLOCK_TIME_IS_VALID(out->dur))
       p->q_audio_ns -= std::min(p->q_audio_ns, out->dur);
     if (best.pad != kAudioPad) {
@@ -2451,7 +2530,8 @@ static OutSettings out_settings(RtcPriv *p) {
   os.lat = ms_to_ns(p->settings.latency_ms);
   os.caption_lat = ms_to_ns(p->settings.caption_latency_ms);
   os.fill_interval = live_fill_interval(os.lat);
-  os.manual_captions = p->settings.turn_detection == 2 && !p->settings.transcription_model.empty();
+  os.lead = rtcgst::live_push_lead(os.lat);
+  os.manual_captions = p->settings.turn_detection == TURN_DETECTION_NONE && !p->settings.transcription_model.empty();
   return os;
 }
 
@@ -2663,55 +2743,178 @@ static void clear_session_input(RtcPriv *p, const std::shared_ptr<rtcgst::Sessio
 // the network thread picking it up, so it is not a reason to give up.
 static bool session_usable(rtc::SessionState st) { return st != rtc::SessionState::Failed; }
 
+// The non-live input gate's configuration (docs/timing.md "Files: holding the input"): on for a
+// non-live upstream with server / semantic VAD and automatic responses; min_gap from the
+// server's silence window. The gate is re-synchronised (at the current input
+// position) when it changes, e.g. once liveness or the caps are known.
+static void sync_gate_locked(RtcPriv *p) {
+  rtcgst::TurnGate::Config c;
+  c.rate = p->timeline.rate();
+  {
+    std::lock_guard<std::mutex> g(p->props_mutex);
+    const Settings &s = p->settings;
+    const int gap_ms =
+        rtcgst::TurnGate::min_gap_ms(s.turn_detection == TURN_DETECTION_SEMANTIC_VAD, s.silence_duration_ms);
+    c.min_gap = (int64_t)c.rate * gap_ms / 1000;
+    c.enabled = !is_live_locked(p) && s.turn_detection != TURN_DETECTION_NONE && s.create_response;
+  }
+  const rtcgst::TurnGate::Config &o = p->gate.config();
+  if (o.rate == c.rate && o.min_gap == c.min_gap && o.enabled == c.enabled) return;
+  p->gate.reset(c, p->timeline.samples());
+  p->gate_barrier_pending = false;
+}
+
+// The buffer's samples as linear PCM16 (G.711 decoded), for the gate's level measurement.
+static std::vector<int16_t> linear_samples(rtc::AudioFormat fmt, GstBuffer *buf, int64_t n) {
+  std::vector<int16_t> out((size_t)std::max<int64_t>(n, 0), 0);
+  GstMapInfo map;
+  if (n <= 0 || !gst_buffer_map(buf, &map, GST_MAP_READ)) return out;
+  if (fmt == rtc::AudioFormat::PCM16) {
+    memcpy(out.data(), map.data, std::min<size_t>(map.size, out.size() * 2));
+  } else {
+    for (int64_t i = 0; i < n && (gsize)i < map.size; i++)
+      out[(size_t)i] = fmt == rtc::AudioFormat::G711_ULAW ? rtcgst::mulaw_to_linear(map.data[i])
+                                                         : rtcgst::alaw_to_linear(map.data[i]);
+  }
+  gst_buffer_unmap(buf, &map);
+  return out;
+}
+
+// Non-live: waits until the next input may be sent (sink_chain, state lock held):
+//  * while a turn's answer is awaited (speech_stopped until its response.done);
+//  * while the gate holds the input past a locally detected end of speech (TurnGate::decide),
+//    sending it a barrier (session.update) when the server must say whether it heard a turn;
+//  * while more than 1 s of input has not left the engine (back-pressure).
+// Each wait is bounded by drain-timeout. The engine counters (unsent bytes, acknowledgements)
+// change without a notification, so they are re-checked every 10 ms.
+static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::mutex> &lk,
+                                   const std::vector<int16_t> &next) {
+  RtcPriv *p = self->priv;
+  std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
+  const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
+  gint64 timeout_us;
+  {
+    std::lock_guard<std::mutex> g(p->props_mutex);
+    timeout_us = (gint64)p->settings.drain_timeout_ms * 1000;
+  }
+  sync_gate_locked(p);
+  gint64 bp_deadline = 0, hold_deadline = 0;
+  struct Clear {
+    RtcPriv *p;
+    ~Clear() { p->waiting_for = nullptr; }
+  } clear{p};
+  while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
+    gint64 now = g_get_monotonic_time();
+    p->wait_checks++;
+    if (p->awaiting_turn) {
+      // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
+      p->waiting_for = "turn";
+      if (now >= p->awaiting_deadline) {
+        GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
+        end_turn_wait_locked(p);
+        continue;
+      }
+      p->drain_cond.wait_for(lk, std::chrono::microseconds(std::min<gint64>(p->awaiting_deadline - now, 10000)));
+      continue;
+    }
+    lk.unlock();
+    const rtc::SessionState st = sess->state();
+    const int64_t unsent = sess->input_unsent_bytes();
+    const uint64_t acks = sess->update_acks();
+    lk.lock();
+    if (!session_usable(st)) break;
+    if (p->awaiting_turn) continue;
+    if (p->gate_barrier_pending && acks > p->gate_barrier_acks) {
+      p->gate_barrier_pending = false;
+      p->gate.on_barrier_answered();
+    }
+    using D = rtcgst::TurnGate::Decision;
+    const D dec = p->gate.decide(next.data(), (int64_t)next.size(), false,
+                                 st == rtc::SessionState::Ready && unsent == 0);
+    if (dec != D::Send) {
+      p->waiting_for = "gate";
+      if (hold_deadline == 0) hold_deadline = now + timeout_us;
+      if (now >= hold_deadline) {
+        GST_WARNING_OBJECT(self, "the server did not answer the turn before input sample %" G_GINT64_FORMAT
+                                 " within drain-timeout: continuing", p->timeline.samples());
+        p->gate.release();  // (a barrier on its way is still counted when answered)
+        continue;
+      }
+      if (dec == D::SendBarrier) {
+        GST_DEBUG_OBJECT(self, "input held at sample %" G_GINT64_FORMAT ": asking the server (session.update)",
+                         p->timeline.samples());
+        p->gate.on_barrier_sent();
+        p->gate_barrier_pending = true;
+        p->gate_barrier_acks = acks;
+        lk.unlock();
+        apply_session_config(self);
+        lk.lock();
+        continue;
+      }
+      p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
+      continue;
+    }
+    if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
+    p->waiting_for = "back-pressure";
+    if (bp_deadline == 0) bp_deadline = now + timeout_us;
+    if (now >= bp_deadline) {
+      GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
+                               " bytes unsent): continuing", (int)st, unsent);
+      break;
+    }
+    // State changes are notified; bytes leaving the engine's buffer are not: re-check them.
+    p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
+  }
+}
+
+static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf);
+
 static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) {
   (void)pad;
   GstRealtimeConv *self = GST_REALTIMECONV(parent);
   RtcPriv *p = self->priv;
-  std::unique_lock<std::mutex> lk(p->lock);
-  if (!p->live_known) {
-    lk.unlock();
-    query_upstream_latency(self);
-    lk.lock();
-  }
-  // Non-live (files are read much faster than real time):
-  //  * back-pressure: keep at most kMaxBacklog of input in the engine that is not sent yet (its
-  //    offline buffer would otherwise drop the oldest audio while connecting);
-  //  * after an end of turn, give the server the time to answer before sending more.
-  if (!is_live_locked(p)) {
-    std::shared_ptr<rtcgst::SessionPort> sess = get_session(p);
-    const int64_t max_unsent = (int64_t)p->in_rate * p->in_bpf;  // 1 s of input
-    gint64 timeout_us;
-    {
-      std::lock_guard<std::mutex> g(p->props_mutex);
-      timeout_us = (gint64)p->settings.drain_timeout_ms * 1000;
-    }
-    gint64 bp_deadline = 0;
-    while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
-      gint64 now = g_get_monotonic_time();
-      if (p->awaiting_turn) {
-        // Released by the answer's response.done, failure, reconnection (notified) or the deadline.
-        if (now >= p->awaiting_deadline) {
-          GST_WARNING_OBJECT(self, "no response to the last turn within drain-timeout: continuing");
-          end_turn_wait_locked(p);
-          continue;
-        }
-        p->drain_cond.wait_for(lk, std::chrono::microseconds(p->awaiting_deadline - now));
-        continue;
-      }
+  bool gated;
+  int bpf, rate;
+  {
+    std::unique_lock<std::mutex> lk(p->lock);
+    if (!p->live_known) {
       lk.unlock();
-      const rtc::SessionState st = sess->state();
-      const int64_t unsent = sess->input_unsent_bytes();
+      query_upstream_latency(self);
       lk.lock();
-      if (!session_usable(st) || (st == rtc::SessionState::Ready && unsent <= max_unsent)) break;
-      if (bp_deadline == 0) bp_deadline = now + timeout_us;
-      if (now >= bp_deadline) {
-        GST_WARNING_OBJECT(self, "the session took no input for drain-timeout (state %d, %" G_GINT64_FORMAT
-                                 " bytes unsent): continuing", (int)st, unsent);
-        break;
-      }
-      // State changes are notified; bytes leaving the engine's buffer are not: re-check them.
-      p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
     }
+    if (!is_live_locked(p)) sync_gate_locked(p);
+    gated = !is_live_locked(p) && p->gate.config().enabled;
+    bpf = p->in_bpf;
+    rate = p->in_rate;
+  }
+  const gsize piece = (gsize)(rate * kGatePieceMs / 1000) * (gsize)bpf;
+  const gsize size = gst_buffer_get_size(buf);
+  if (!gated || piece == 0 || size <= piece) return sink_chain_piece(self, buf);
+  // The gate sees the input in short pieces (kGatePieceMs), each a sub-buffer timed from the buffer.
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (gsize off = 0; off < size && ret == GST_FLOW_OK; off += piece) {
+    GstBuffer *sub = gst_buffer_copy_region(buf, GST_BUFFER_COPY_ALL, off, std::min(piece, size - off));
+    if (off > 0) {
+      GST_BUFFER_FLAG_UNSET(sub, GST_BUFFER_FLAG_DISCONT);
+      GST_BUFFER_PTS(sub) = GST_BUFFER_PTS_IS_VALID(buf)
+                                ? GST_BUFFER_PTS(buf) + gst_util_uint64_scale_int(off / bpf, GST_SECOND, rate)
+                                : GST_CLOCK_TIME_NONE;
+    }
+    ret = sink_chain_piece(self, sub);
+  }
+  gst_buffer_unref(buf);
+  return ret;
+}
+
+static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf) {
+  RtcPriv *p = self->priv;
+  std::unique_lock<std::mutex> lk(p->lock);
+  // Non-live (files are read much faster than real time): back-pressure, and the turn gate
+  // (the server answers a turn before it hears the next one).
+  std::vector<int16_t> lin;
+  if (!is_live_locked(p)) {
+    if (p->gate.config().enabled) lin = linear_samples(p->in_fmt, buf, (int64_t)(gst_buffer_get_size(buf) / p->in_bpf));
+    wait_input_slot_locked(self, lk, lin);
   }
   if (p->in_flushing) {
     gst_buffer_unref(buf);
@@ -2744,6 +2947,13 @@ static GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) 
     GST_DEBUG_OBJECT(self, "input hole before %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " samples of silence",
                      GST_TIME_ARGS(rt), fill);
   set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n - fill));
+  if (p->gate.config().enabled) {
+    p->gate.on_silence(fill);
+    if (lin.size() == (size_t)n)
+      p->gate.on_input(lin.data(), n);
+    else
+      p->gate.on_input(linear_samples(p->in_fmt, buf, n).data(), n);
+  }
   p->samples_since_commit += n + fill;
   const rtc::AudioFormat fmt = p->in_fmt;
   lk.unlock();
@@ -2767,7 +2977,7 @@ static void drain(GstRealtimeConv *self) {
   int timeout_ms;
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
-    manual = p->settings.turn_detection == 2;
+    manual = p->settings.turn_detection == TURN_DETECTION_NONE;
     create_response = p->settings.create_response;
     timeout_ms = p->settings.drain_timeout_ms;
   }
@@ -2776,24 +2986,35 @@ static void drain(GstRealtimeConv *self) {
   std::unique_lock<std::mutex> lk(p->lock);
   p->input_eos = true;
   const int rate = p->timeline.rate();
-  // Waits until `done` or the deadline. `poll`: the condition depends on engine counters that no
-  // notification announces (bytes leaving the engine), re-checked every 10 ms; everything else is
-  // notified through drain_cond (each processed engine notification, flushes, state changes).
+  // Waits until `done` or the deadline, re-checking every 10 ms besides the notifications through
+  // drain_cond (each processed engine notification, flushes, state changes): the conditions read
+  // engine counters (unsent bytes, update_acks(), response_pending()) that the engine publishes
+  // AFTER it has delivered the event that changes them, so the control thread's notification for
+  // that event can come before the counter moves; waiting for a notification only then stalled
+  // the drain for the whole drain-timeout (issue 11, "EOS drain stalls").
   // False when it gave up (timeout, flushing, fatal error, failed session).
-  auto wait_until_done = [&](const char *what, bool poll, const std::function<bool()> &done) {
+  struct Clear {
+    RtcPriv *p;
+    ~Clear() { p->waiting_for = nullptr; }
+  } clear{p};
+  auto wait_until_done = [&](const char *what, const std::function<bool()> &done) {
+    p->waiting_for = what;
     while (!p->in_flushing && !p->fatal && sess) {
+      p->wait_checks++;
       lk.unlock();
       bool usable = session_usable(sess->state());
       lk.lock();
       if (!usable) return false;
-      if (done()) return true;
+      if (done()) {
+        p->waiting_for = nullptr;
+        return true;
+      }
       gint64 now = g_get_monotonic_time();
       if (now >= deadline) {
         GST_WARNING_OBJECT(self, "EOS: %s not finished after drain-timeout (%d ms)", what, timeout_ms);
         return false;
       }
-      gint64 left = deadline - now;
-      if (poll) left = std::min<gint64>(left, 10000);
+      const gint64 left = std::min<gint64>(deadline - now, 10000);
       p->drain_cond.wait_for(lk, std::chrono::microseconds(left));
     }
     return false;
@@ -2811,7 +3032,7 @@ static void drain(GstRealtimeConv *self) {
       return true;
     });
     // 1. Everything we gave the session is on the wire.
-    bool ok = wait_until_done("sending the input", true, [&] {
+    bool ok = wait_until_done("sending the input", [&] {
       return engine_call([&] {
         return sess->input_unsent_bytes() == 0 && sess->state() == rtc::SessionState::Ready;
       });
@@ -2827,7 +3048,7 @@ static void drain(GstRealtimeConv *self) {
       lk.unlock();
       apply_session_config(self);
       lk.lock();
-      wait_until_done("the server's acknowledgement", false,
+      wait_until_done("the server's acknowledgement",
                       [&] { return engine_call([&] { return sess->update_acks() > acks; }); });
     }
   }
@@ -2850,7 +3071,7 @@ static void drain(GstRealtimeConv *self) {
   }
   // 4. The responses in progress (and the one requested above) complete.
   if (sess) {
-    wait_until_done("the responses", false, [&] {
+    wait_until_done("the responses", [&] {
       bool pending = engine_call([&] { return sess->response_pending(); });
       // Transcriptions that never come are not waited for forever.
       gint64 now = g_get_monotonic_time();
@@ -2927,6 +3148,13 @@ static void reset_all_locked(RtcPriv *p) {
   p->upstream_live = false;
   p->answered_live = -1;
   p->pipeline_latency = GST_CLOCK_TIME_NONE;
+  p->upstream_min = 0;
+  p->upstream_max = GST_CLOCK_TIME_NONE;
+  p->answered_calls.clear();
+  p->fc_dispatching.clear();
+  p->last_seek_seqnum = GST_SEQNUM_INVALID;
+  p->gate.reset(rtcgst::TurnGate::Config{});
+  p->gate_barrier_pending = false;
   p->fatal = false;
   p->group_id = 0;
   p->session_id.clear();
@@ -3027,6 +3255,7 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
           if (r != (guint64)-1) rt = r;
         }
         n = p->timeline.on_gap(rt, dur);
+        if (p->gate.config().enabled) p->gate.on_silence(n);
         set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n));
         fmt = p->in_fmt;
       }
@@ -3504,21 +3733,48 @@ static void gst_realtimeconv_set_property(GObject *object, guint prop_id, const 
       case PROP_TRANSCRIPTION_PROMPT: s.transcription_prompt = str_or_empty(value); apply = Session; break;
       case PROP_NOISE_REDUCTION: s.noise_reduction = g_value_get_enum(value); apply = Session; break;
       case PROP_TOOLS: {
-        s.tools = str_or_empty(value);
-        std::string err;
-        if (!split_tools(s.tools, &p->tools_clean, &p->tool_results, &err)) {
-          GST_WARNING_OBJECT(self, "tools is not a valid JSON array (%s): sending it unchanged", err.c_str());
-          p->tools_clean = s.tools;
-          p->tool_results.clear();
+        // Invalid JSON is refused at set time: the old value is kept (issue 12 #4).
+        const std::string v = str_or_empty(value);
+        std::string err, clean;
+        std::map<std::string, std::string> results;
+        if (!v.empty() && !split_tools(v, &clean, &results, &err)) {
+          g_warning("property 'tools' refused, it is not a valid JSON array of tools (%s); the previous "
+                    "value is kept", err.c_str());
+          return;
         }
+        s.tools = v;
+        p->tools_clean = clean;
+        p->tool_results = std::move(results);
         apply = Session;
         break;
       }
-      case PROP_TOOL_CHOICE: s.tool_choice = str_or_empty(value); apply = Session; break;
+      case PROP_TOOL_CHOICE: {
+        const std::string v = str_or_empty(value);
+        std::string err;
+        if (!v.empty() && (v[0] == '{' || v[0] == '"') &&
+            !json_value_ok(v, JSON_NODE_OBJECT, JSON_NODE_VALUE, &err)) {
+          g_warning("property 'tool-choice' refused (%s); the previous value is kept", err.c_str());
+          return;
+        }
+        s.tool_choice = v;
+        apply = Session;
+        break;
+      }
       case PROP_TEMPERATURE: s.temperature = g_value_get_double(value); apply = Session; break;
       case PROP_MAX_OUTPUT_TOKENS: s.max_output_tokens = g_value_get_int(value); apply = Session; break;
       case PROP_SPEED: s.speed = g_value_get_double(value); apply = Session; break;
-      case PROP_SESSION_CONFIG: s.session_config = str_or_empty(value); apply = Session; break;
+      case PROP_SESSION_CONFIG: {
+        const std::string v = str_or_empty(value);
+        std::string err;
+        if (!json_value_ok(v, JSON_NODE_OBJECT, JSON_NODE_OBJECT, &err)) {
+          g_warning("property 'session-config' refused, it must be a JSON object (%s); the previous "
+                    "value is kept", err.c_str());
+          return;
+        }
+        s.session_config = v;
+        apply = Session;
+        break;
+      }
       case PROP_CHUNK_DURATION: s.chunk_ms = g_value_get_int(value); apply = Engine; break;
       case PROP_LATENCY: s.latency_ms = g_value_get_int(value); break;
       case PROP_SILENCE_FILL: s.silence_fill = g_value_get_enum(value); break;
@@ -3730,7 +3986,9 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
           GST_TYPE_REALTIMECONV_SILENCE_FILL, 0, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_BARGE_IN,
       g_param_spec_boolean("barge-in", "Barge-in",
-          "Stop and truncate the assistant's audio when the user starts speaking", TRUE, SESS_FLAGS));
+          "Live input: when the user starts speaking, drop the assistant's unplayed audio and truncate the "
+          "server's copy at what was pushed (at most 70 ms beyond what was played). Files never cut a reply",
+          TRUE, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_int("drain-timeout", "Drain timeout",
           "At EOS (and after each turn when not live), how long to wait for responses in progress (ms)", 0, 600000,
@@ -3829,6 +4087,13 @@ void gst_realtimeconv_set_session_factory(GstElement *element, rtcgst::SessionFa
   RtcPriv *p = GST_REALTIMECONV(element)->priv;
   std::lock_guard<std::mutex> g(p->props_mutex);
   p->factory = std::move(factory);
+}
+
+const char *gst_realtimeconv_waiting_for(GstElement *element, guint64 *checks) {
+  g_return_val_if_fail(GST_IS_REALTIMECONV(element), nullptr);
+  RtcPriv *p = GST_REALTIMECONV(element)->priv;
+  if (checks) *checks = p->wait_checks.load();
+  return p->waiting_for.load();
 }
 
 guint gst_realtimeconv_pending_notifications(GstElement *element) {

@@ -4,6 +4,8 @@
 #include <gst/check/gsttestclock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -207,6 +209,32 @@ static GstBuffer *wait_buffer(GstHarness *h, int timeout_ms = 5000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return nullptr;
+}
+
+// Waits (bounded) until the element waits on the test clock for running time `t` (base time 0).
+static bool wait_for_clock_wait(Fixture &f, GstClockTime t) {
+  return wait_until([&] {
+    GstClockID id = nullptr;
+    if (!gst_test_clock_peek_next_pending_id(GST_TEST_CLOCK(f.clock), &id)) return false;
+    const GstClockTime when = gst_clock_id_get_time(id);
+    gst_clock_id_unref(id);
+    return when == t;
+  });
+}
+
+// True once the element's streaming thread has evaluated its wait `what` after this call (so
+// after every event processed before it) and still waits for it: the event-based form of "it
+// did not go on" (bounded).
+static bool still_waiting(Fixture &f, const char *what, int timeout_ms = 5000) {
+  guint64 c0 = 0;
+  gst_realtimeconv_waiting_for(f.e, &c0);
+  return wait_until(
+      [&] {
+        guint64 c = 0;
+        const char *w = gst_realtimeconv_waiting_for(f.e, &c);
+        return c > c0 && w && strcmp(w, what) == 0;
+      },
+      timeout_ms);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,7 +570,9 @@ TEST(Harness, NonLiveSegmentStartAndCaptions) {
   gst_message_unref(m);
 }
 
-TEST(Harness, NonLiveBargeInOnInputTimeline) {
+// Non-live (docs/timing.md "Files"): a later question never truncates an earlier reply, even when
+// it starts before the reply's end on the input timeline (the output is a track, not a playout).
+TEST(Harness, NonLiveLaterSpeechNeverCutsAnEarlierReply) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 300, NULL); });
   FakeSession *s = f.fake();
   f.push_input(0, 4000);
@@ -553,22 +583,15 @@ TEST(Harness, NonLiveBargeInOnInputTimeline) {
   s->event(T::ResponseDone, "", "resp_1");
   s->event(T::SpeechStarted, "item_u2", "", 36000);  // the user talks again at 1.5 s
   f.settle();
-  EXPECT_TRUE(s->called("truncate:item_a:500"));
-  EXPECT_FALSE(s->called("cancel_response"));  // done already
-  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/truncated");
-  ASSERT_NE(m, nullptr);
-  gint64 ms = 0;
-  gst_structure_get_int64(gst_message_get_structure(m), "audio-end-ms", &ms);
-  EXPECT_EQ(ms, 500);
-  gst_message_unref(m);
   gst_harness_push_event(f.h, gst_event_new_eos());
   auto samples = samples_of(buffers_of(collect_until_eos(f.h)));
+  EXPECT_FALSE(s->called("truncate"));
+  EXPECT_FALSE(s->called("cancel_response"));
   ASSERT_EQ(samples.size(), 96000u);
-  size_t nonzero = 0;
-  for (size_t i = 0; i < samples.size(); i++)
-    if (samples[i] != 0) nonzero = i;
-  EXPECT_LT(nonzero, 36000u);  // nothing of the answer after the barge-in point
-  EXPECT_EQ(samples[35999], (int16_t)11999);
+  for (size_t k = 0; k < 48000; k++)  // the whole answer, 1 s .. 3 s, bit-exact
+    ASSERT_EQ(samples[24000 + k], (int16_t)(k & 0x7fff)) << k;
+  EXPECT_EQ(samples[23999], 0);
+  EXPECT_EQ(samples[72000], 0);
 }
 
 // Between responses, live: GAP events every latency / 2 (100 ms at the default 200 ms), each
@@ -624,22 +647,31 @@ TEST(Harness, LiveGapFillPlacementPacingAndLateness) {
   s->audio("resp_1", "item_a", 12000);
   s->audio("resp_1", "item_a", 12000, 12000);
   f.settle();
-  GstBuffer *b1 = wait_buffer(f.h);
-  ASSERT_NE(b1, nullptr);
-  EXPECT_EQ(GST_BUFFER_PTS(b1), 1 * GST_SECOND);
-  EXPECT_EQ(GST_BUFFER_DURATION(b1), 500 * MS);
-  GstBuffer *b2 = wait_buffer(f.h);
-  ASSERT_NE(b2, nullptr);
-  EXPECT_EQ(GST_BUFFER_PTS(b2), 1500 * MS);
-  gst_buffer_unref(b1);
-  gst_buffer_unref(b2);
+  // Paced (docs/timing.md, lead): stamped 1 s, it plays at 1 s + 210 ms (upstream 10 ms + latency
+  // 200 ms), so it is pushed from 1.16 s (lead 50 ms): the src task waits on the clock for that.
+  f.advance_to(1150 * MS);
+  ASSERT_TRUE(wait_for_clock_wait(f, 1160 * MS));
+  f.advance_to(2160 * MS);
+  GstClockTime end = 1 * GST_SECOND;
+  int n = 0;
+  while (end < 2 * GST_SECOND) {
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr) << "audio pushed up to " << end;
+    EXPECT_EQ(GST_BUFFER_PTS(b), end) << "contiguous";
+    EXPECT_EQ(GST_BUFFER_DURATION(b), 20 * MS) << "in 20 ms pieces";
+    end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+    n++;
+  }
+  EXPECT_EQ(n, 50);
   guint delay = 99;
   g_object_get(f.e, "max-observed-delay", &delay, NULL);
   EXPECT_EQ(delay, 0u);
   // A delta arriving 500 ms after its timestamp (budget 200 ms) is late: warning, re-anchored.
-  f.set_time(2500 * MS);
+  f.advance_to(2500 * MS);
   s->audio("resp_1", "item_a", 2400, 24000);
   f.settle();
+  f.advance_to(2660 * MS);
   GstBuffer *b3 = wait_buffer(f.h);
   ASSERT_NE(b3, nullptr);
   EXPECT_EQ(GST_BUFFER_PTS(b3), 2500 * MS);
@@ -686,22 +718,49 @@ TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   gst_harness_push_upstream_event(f.h, gst_event_new_latency(300 * MS));  // pipeline latency
   f.set_time(1 * GST_SECOND);
   s->event(T::ResponseCreated, "", "resp_1");
-  s->audio("resp_1", "item_a", 24000);  // 1 s .. 2 s, pushed at once
+  s->audio("resp_1", "item_a", 24000);  // 1 s .. 2 s, pushed 250 ms before it plays
   f.settle();
-  GstBuffer *b = wait_buffer(f.h);
-  ASSERT_NE(b, nullptr);
-  gst_buffer_unref(b);
-  f.set_time(1500 * MS);
+  f.advance_to(1500 * MS);
+  // Pushed by 1.5 s: the pieces due by then (stamped up to 1.25 s), 1.00 .. 1.26 s.
+  GstClockTime end = 1 * GST_SECOND;
+  while (end < 1260 * MS) {
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr) << "audio pushed up to " << end;
+    end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+  }
   s->event(T::SpeechStarted, "item_u2", "", 30000);
   f.settle();
-  // Played: 1.5 s - 300 ms latency - 1 s first PTS = 200 ms.
-  EXPECT_TRUE(s->called("truncate:item_a:200"));
+  // Played by the clock: 1.5 s - 300 ms latency - 1 s first PTS = 200 ms; pushed (and so heard
+  // in full): 260 ms. The model is told 260 ms, 60 ms ahead of the clock (lead 50 + a piece).
+  EXPECT_TRUE(s->called("truncate:item_a:260"));
   EXPECT_TRUE(s->called("cancel_response"));  // the server will not interrupt by itself
-  // Later deltas of the interrupted response are dropped.
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/truncated");
+  ASSERT_NE(m, nullptr);
+  gint64 ms = 0, ahead = 0, rt = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "audio-end-ms", &ms);
+  gst_structure_get_int64(gst_message_get_structure(m), "ahead-ms", &ahead);
+  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
+  gst_message_unref(m);
+  EXPECT_EQ(ms, 260);
+  EXPECT_EQ(ahead, 60);
+  EXPECT_EQ(rt, (gint64)(1260 * MS));
+  // Later deltas of the interrupted response are dropped: once the GAP fill has gone on to
+  // 2.8 s (now - latency), no audio was pushed after the truncation point.
   s->audio("resp_1", "item_a", 2400, 24000);
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(gst_harness_try_pull(f.h), nullptr);
+  f.advance_to(3 * GST_SECOND);
+  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur >= 2800 * MS;
+  });
+  ASSERT_NE(gap, nullptr);
+  gst_event_unref(gap);
+  while (GstBuffer *b = gst_harness_try_pull(f.h)) {
+    EXPECT_LT(GST_BUFFER_PTS(b), 1260 * MS);
+    gst_buffer_unref(b);
+  }
 }
 
 TEST(Harness, LiveBargeInAfterPlaybackDoesNothing) {
@@ -713,7 +772,13 @@ TEST(Harness, LiveBargeInAfterPlaybackDoesNothing) {
   s->audio("resp_1", "item_a", 2400);  // 100 ms
   s->event(T::ResponseDone, "", "resp_1");
   f.settle();
-  f.set_time(3 * GST_SECOND);
+  f.advance_to(3 * GST_SECOND);
+  for (GstClockTime end = 0; end < 1100 * MS;) {  // all of it pushed
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr);
+    end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+  }
   s->event(T::SpeechStarted, "item_u2", "", 60000);
   f.settle();
   EXPECT_FALSE(s->called("truncate"));
@@ -799,7 +864,7 @@ TEST(Harness, EosDrainWaitsForResponseInFlight) {
   s->event(T::ResponseCreated, "", "resp_1");
   f.settle();
   std::thread eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   auto before = collect_until_eos(f.h, 10);
   EXPECT_FALSE(has_eos(before));  // still draining
   s->audio("resp_1", "item_a", 24000);
@@ -1013,13 +1078,18 @@ TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
   f.push_input(0, 500);
   s->event(T::SpeechStopped, "item_u", "", -1, 12000);  // the element now waits for the answer
   f.settle();
+  std::atomic<bool> pushed{false};
   std::thread pusher([&] {
     GstBuffer *b = gst_buffer_new_allocate(NULL, 4800, NULL);
     GST_BUFFER_PTS(b) = 500 * MS;
     gst_harness_push(f.h, b);  // blocks until the answer, a flush or a state change
+    pushed = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn")) << "the input did not wait for the turn's answer";
   EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  const bool released = wait_until([&] { return pushed.load(); }, 5000);
+  if (!released) s->event(T::ResponseDone, "", "");  // unblock it, so the failure is not a hang
+  EXPECT_TRUE(released) << "the state change did not release the blocked input";
   pusher.join();
 }
 
@@ -1123,7 +1193,7 @@ TEST(Review, NonLiveBackPressureOnUnsentBytes) {
   f.push_input(0, 100);
   s->unsent = 2 * 48000;  // 2 s not sent yet
   Bg push([&] { f.push_input(100 * MS, 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "back-pressure"));
   EXPECT_FALSE(push.done.load());
   s->unsent = 48000;  // 1 s: enough room
   EXPECT_TRUE(push.wait(2000));
@@ -1144,7 +1214,7 @@ TEST(Review, EosWaitsUntilTheInputIsSent) {
   f.push_input(0, 1000);
   s->unsent = 100;
   Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(still_waiting(f, "sending the input"));
   EXPECT_FALSE(s->called("commit"));
   s->unsent = 0;
   ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 2000));
@@ -1195,12 +1265,12 @@ TEST(Review, NonLiveTurnWaitEndsWithItsResponseDone) {
   Bg push([&] { f.push_input(1000 * MS, 100); });
   s->event(T::ResponseCreated, "", "resp_1");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());  // created is not done
   s->event(T::ResponseCreated, "", "resp_other");
   s->event(T::ResponseDone, "", "resp_other");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());  // another response's done
   s->event(T::ResponseDone, "", "resp_1");
   EXPECT_TRUE(push.wait(2000));
@@ -1217,7 +1287,7 @@ TEST(Review, EosDrainWaitsForTheResponseItRequested) {
   ASSERT_TRUE(wait_until([&] { return s->called("create_response:"); }, 3000));
   s->event(T::ResponseDone, "", "resp_old");
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   EXPECT_FALSE(eos.done.load());
   s->event(T::ResponseCreated, "", "resp_eos");
   s->audio("resp_eos", "item_a", 2400);
@@ -1295,15 +1365,23 @@ TEST(Review, OddSizedDeltaIsCutToWholeFrames) {
   s->event(T::ResponseCreated, "", "resp_1");
   s->audio_bytes("resp_1", "item_a", 1001);
   f.settle();
-  GstBuffer *b = wait_buffer(f.h);
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(gst_buffer_get_size(b), 1000u);
-  EXPECT_EQ(GST_BUFFER_DURATION(b), gst_util_uint64_scale_int_round(500, GST_SECOND, 24000));
-  gst_buffer_unref(b);
+  f.advance_to(1500 * MS);
+  size_t bytes = 0;
+  GstClockTime dur = 0;
+  while (bytes < 1000) {  // pushed in 20 ms pieces (live)
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(gst_buffer_get_size(b) % 2, 0u);
+    bytes += gst_buffer_get_size(b);
+    dur += GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(bytes, 1000u);
+  EXPECT_NEAR((double)dur, (double)gst_util_uint64_scale_int_round(500, GST_SECOND, 24000), 2.0);
 }
 
-// Non-live barge-in less than half a sample after a buffer's start drops that buffer instead of
-// pushing an empty one.
+// Non-live: speech starting just after a buffer's start of the reply cuts nothing, and no empty
+// buffer is ever pushed.
 TEST(Review, BargeInNeverPushesEmptyBuffers) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 1000, NULL); });
   FakeSession *s = f.fake();
@@ -1318,7 +1396,7 @@ TEST(Review, BargeInNeverPushesEmptyBuffers) {
   s->event(T::ResponseDone, "", "resp_1");
   s->event(T::SpeechStarted, "item_u2", "", 48000);  // 10 us after the second buffer's start
   f.settle();
-  EXPECT_TRUE(s->called("truncate:item_a:500"));
+  EXPECT_FALSE(s->called("truncate"));  // non-live: later speech never cuts a reply
   gst_harness_push_event(f.h, gst_event_new_eos());
   auto items = collect_until_eos(f.h);
   ASSERT_TRUE(has_eos(items));
@@ -1515,6 +1593,40 @@ TEST(Review, TlsAndEndpointErrorsAreSettings) {
   }
 }
 
+// Issue 12 #4: invalid JSON in session-config / tools / tool-choice is refused when set, with a
+// g_warning naming the property; the previous value is kept.
+static void count_warning(const gchar *, GLogLevelFlags, const gchar *message, gpointer ud) {
+  static_cast<std::vector<std::string> *>(ud)->push_back(message);
+}
+
+TEST(Harness, InvalidJsonPropertiesAreRefusedWhenSet) {
+  GstElement *e = gst_element_factory_make("realtimeconv", NULL);
+  ASSERT_NE(e, nullptr);
+  std::vector<std::string> warnings;
+  guint id = g_log_set_handler("realtimeconv", G_LOG_LEVEL_WARNING, count_warning, &warnings);
+  g_object_set(e, "session-config", "{\"max_response_output_tokens\":5}", "tool-choice", "auto", "tools", "[]", NULL);
+  ASSERT_TRUE(warnings.empty());
+  g_object_set(e, "session-config", "{bad", NULL);
+  g_object_set(e, "session-config", "[1,2]", NULL);
+  g_object_set(e, "tool-choice", "{bad", NULL);
+  g_object_set(e, "tools", "notjson", NULL);
+  g_log_remove_handler("realtimeconv", id);
+  ASSERT_EQ(warnings.size(), 4u);
+  EXPECT_NE(warnings[0].find("'session-config'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("'session-config'"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[2].find("'tool-choice'"), std::string::npos) << warnings[2];
+  EXPECT_NE(warnings[3].find("'tools'"), std::string::npos) << warnings[3];
+  gchar *sc = nullptr, *tc = nullptr, *tools = nullptr;
+  g_object_get(e, "session-config", &sc, "tool-choice", &tc, "tools", &tools, NULL);
+  EXPECT_STREQ(sc, "{\"max_response_output_tokens\":5}");
+  EXPECT_STREQ(tc, "auto");
+  EXPECT_STREQ(tools, "[]");
+  g_free(sc);
+  g_free(tc);
+  g_free(tools);
+  gst_object_unref(e);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   // Use this binary's copy of the element (the test hooks live in it).
@@ -1568,17 +1680,17 @@ TEST(FunctionCallTurn, NonLiveWaitFollowsTheAnswerToAHandledCall) {
   g_signal_connect(f.e, "function-call", G_CALLBACK(answer_weather), NULL);
   start_turn(f);
   Bg push([&] { f.push_input(1000 * MS, 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());
   s->response_done("resp_fc", {"call_1"});  // the function call only
   f.settle();
   EXPECT_TRUE(s->called("function_output:call_1:{\"temperature\":55}"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load()) << "the function call's response.done released the input";
   s->event(T::ResponseCreated, "", "resp_answer");  // requested by the engine after the output
   s->audio("resp_answer", "item_a", 4800);
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load()) << "the follow-up's creation released the input";
   s->response_done("resp_answer", {}, 420000);
   EXPECT_TRUE(push.wait(3000));
@@ -1626,7 +1738,7 @@ TEST(FunctionCallTurn, StaticResultAndFunctionOutputCountAsHandled) {
     s->response_done("resp_fc", {"call_1"});
     f.settle();
     EXPECT_TRUE(s->called("function_output:call_1:"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_TRUE(still_waiting(f, "turn"));
     EXPECT_FALSE(push.done.load());
     s->event(T::ResponseCreated, "", "resp_answer");
     s->response_done("resp_answer", {}, 1000);
@@ -1678,7 +1790,9 @@ TEST(FunctionCallTurn, FollowUpWaitHasItsOwnDrainTimeout) {
   auto handed = std::chrono::steady_clock::now();
   s->response_done("resp_fc", {"call_1"});
   f.settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // 300 ms later the first budget (600 ms from the turn) is over: still waiting on the new one.
+  ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() - handed >= std::chrono::milliseconds(300); }));
+  ASSERT_TRUE(still_waiting(f, "turn")) << "the follow-up did not get a fresh budget";
   EXPECT_FALSE(push.done.load()) << "the follow-up did not get a fresh budget";
   EXPECT_TRUE(push.wait(5000));
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - handed);
@@ -1694,7 +1808,7 @@ TEST(FunctionCallTurn, EosDrainWaitsForTheAnswerToTheCall) {
   s->response_done("resp_fc", {"call_1"});
   f.settle();
   Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(still_waiting(f, "the responses"));
   EXPECT_FALSE(eos.done.load());
   s->event(T::ResponseCreated, "", "resp_answer");
   s->audio("resp_answer", "item_a", 2400);
