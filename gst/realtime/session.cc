@@ -1765,6 +1765,18 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
     log(LogLevel::Warning, "invalid audio delta (" + std::to_string(len) + " bytes): " + perr);
     return;
   }
+  if (len > Session::kMaxEventBytes) {
+    stat([](SessionStats &s) { s.parse_errors++; });
+    std::string msg = "server event of " + std::to_string(len) + " bytes refused (non-audio events are limited to " +
+                      std::to_string(Session::kMaxEventBytes) + " bytes)";
+    log(LogLevel::Warning, msg);
+    SessionError e;
+    e.cls = ErrorClass::Warning;
+    e.code = "event_too_large";
+    e.message = msg;
+    emit_error(e);
+    return;
+  }
   ParsedServerEvent p = parse_server_event(data, len);
   if (!p.ok) {
     stat([](SessionStats &s) { s.parse_errors++; });
@@ -1835,6 +1847,18 @@ void Session::Impl::item_in_order(const std::string &id, const std::string &prev
   }
 }
 
+// Item text kept for the replay: at most Session::kMaxItemTextBytes, cut at a UTF-8 boundary.
+static void set_item_text(Item &x, const std::string &t) {
+  if (t.size() <= Session::kMaxItemTextBytes) {
+    x.text = t;
+  } else {
+    size_t n = Session::kMaxItemTextBytes;
+    while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) n--;
+    x.text.assign(t, 0, n);
+  }
+  x.has_text = true;
+}
+
 void Session::Impl::upsert_item(const ItemInfo &info, const std::string &prev) {
   if (info.id.empty()) return;
   item_in_order(info.id, prev);
@@ -1845,11 +1869,9 @@ void Session::Impl::upsert_item(const ItemInfo &info, const std::string &prev) {
   for (const ContentPart &cp : info.content) {
     // input_text / text / output_text carry text; audio parts a transcript (null until known)
     if ((cp.type == "input_text" || cp.type == "text" || cp.type == "output_text") && !cp.text.empty()) {
-      x.text = cp.text;
-      x.has_text = true;
+      set_item_text(x, cp.text);
     } else if (!cp.transcript_null && !cp.transcript.empty() && !x.truncated) {
-      x.text = cp.transcript;
-      x.has_text = true;
+      set_item_text(x, cp.transcript);
     }
   }
 }
@@ -1969,8 +1991,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       // §5 rule 8: asynchronous, correlated by item_id only (the item may even be unknown yet)
       Item &x = item(ev.item_id);
       if (ev.type == ServerEventType::InputTranscriptionCompleted) {
-        x.text = ev.text;
-        x.has_text = true;
+        set_item_text(x, ev.text);
       }
       ctx.input_start_sample = x.span_start;
       ctx.input_end_sample = x.span_end;
@@ -2010,8 +2031,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       if (oob_resps_.count(ev.response_id)) break;
       Item &x = item(ev.item_id);
       if (!x.truncated) {
-        x.text = ev.text;
-        x.has_text = true;
+        set_item_text(x, ev.text);
       }
       if (x.role.empty()) x.role = "assistant";
       if (x.type.empty()) x.type = "message";

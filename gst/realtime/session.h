@@ -209,6 +209,13 @@ class Session {
  public:
   static constexpr size_t kMaxQueuedCommands = 1024;
   static constexpr size_t kMaxQueuedResponses = 64;
+  // Memory bounds on what the server sends (docs/reliability.md): audio deltas are decoded
+  // straight into listener memory and may use libsoup's whole 16 MiB frame limit; any other event
+  // larger than kMaxEventBytes is refused unparsed (warning, parse_errors): a JSON tree costs
+  // several times its text. Item text kept for the replay after a reconnect is capped at
+  // kMaxItemTextBytes per item (the start is kept, cut at a UTF-8 boundary).
+  static constexpr size_t kMaxEventBytes = 4 * 1024 * 1024;
+  static constexpr size_t kMaxItemTextBytes = 64 * 1024;
 
   // The listener must outlive the Session (or stop() must have returned).
   Session(EngineConfig cfg, SessionListener *listener);

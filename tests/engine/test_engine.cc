@@ -802,6 +802,31 @@ TEST_F(EngineTest, CloseCode4000IsFatal) {
   EXPECT_EQ(rec.errors.back().cls, rtc::ErrorClass::Fatal);
 }
 
+// Issue 12 #5: a TLS certificate rejection is permanent (fails fast, no retries) and its error
+// names TLS and the settings that fix it.
+TEST_F(EngineTest, TlsVerificationFailureFailsFastAndNamesTheSettings) {
+  const std::string dir = make_temp_dir();
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + key +
+                          " -out " + cert + " -days 1 -subj /CN=127.0.0.1";
+  gint status = 0;
+  ASSERT_TRUE(g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr));
+  ASSERT_EQ(status, 0) << "openssl failed";
+  START_EMU({"--tls-cert=" + cert, "--tls-key=" + key});
+  ASSERT_EQ(emu.url.rfind("wss://", 0), 0u) << emu.url;
+  rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);  // ssl_strict, system CAs
+  make_session(cfg);
+  s->start();
+  ASSERT_TRUE(rec.wait_until([&] { return rec.has_state(SessionState::Failed); }, 15s));
+  std::lock_guard<std::mutex> lk(rec.mu);
+  EXPECT_TRUE(rec.reconnecting.empty()) << "a certificate rejection was retried";
+  ASSERT_FALSE(rec.errors.empty());
+  EXPECT_EQ(rec.errors.back().code, "tls");
+  EXPECT_NE(rec.errors.back().message.find("TLS certificate verification failed"), std::string::npos) << rec.errors.back().message;
+  EXPECT_NE(rec.errors.back().message.find("ssl-ca-file"), std::string::npos);
+  EXPECT_NE(rec.errors.back().message.find("ssl-strict"), std::string::npos);
+}
+
 TEST_F(EngineTest, GivesUpAfterBoundedAttempts) {
   START_EMU({"--fault-close-after", "2", "--fault-close-code", "1011"});  // every connection
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);

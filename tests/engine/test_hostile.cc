@@ -388,3 +388,22 @@ TEST_F(Hostile, DeliveredIsProvenByPongs) {
   EXPECT_EQ(st.input_samples_dropped, 0u);
   EXPECT_EQ(srv->audio_bytes.load(), static_cast<int64_t>(a.size()));
 }
+
+// Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
+// size is bounded; see docs/reliability.md), and the session carries on.
+TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {
+  start([this](HostilePeer &p, int) {
+    if (!p.open_session()) return;
+    p.send_text("{\"type\":\"response.output_audio_transcript.done\",\"response_id\":\"r\",\"item_id\":\"i\","
+                "\"output_index\":0,\"content_index\":0,\"transcript\":\"" + std::string(6 * 1024 * 1024, 'w') + "\"}");
+    p.send_text(R"({"type":"rate_limits.updated","event_id":"after","rate_limits":[]})");
+    while (!srv->stop_.load() && !p.eof()) p.serve(200);
+  });
+  ASSERT_TRUE(rec.wait_until([&] { return rec.count(ServerEventType::RateLimitsUpdated) >= 1; }, 20s)) << last_error();
+  EXPECT_EQ(rec.count_locked(ServerEventType::AudioTranscriptDone), 0u);
+  EXPECT_TRUE(rec.has_log("refused (non-audio events are limited to"));
+  std::lock_guard<std::mutex> lk(rec.mu);
+  ASSERT_FALSE(rec.errors.empty());
+  EXPECT_EQ(rec.errors.back().code, "event_too_large");
+  EXPECT_TRUE(rec.reconnecting.empty());
+}

@@ -9,9 +9,12 @@
 
 #include "protocol.h"
 
-static bool leaks(const std::string &text, const std::string &secret) {
+static bool leaks(std::string text, const std::string &secret) {
   // secrets shorter than 6 characters may occur by chance in any URL ("wss", "api"): skip them
-  return secret.size() >= 6 && text.find(secret) != std::string::npos;
+  if (secret.size() < 6) return false;
+  // the redaction marker itself is no leak (a "secret" like "/REDAC" matches "/REDACTED")
+  for (size_t p; (p = text.find("REDACTED")) != std::string::npos;) text.replace(p, 8, "\x01");
+  return text.find(secret) != std::string::npos;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
