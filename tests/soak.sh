@@ -9,4 +9,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/tests/deps.sh"
 rtc_ensure_deps
 rtc_build "${RTC_BUILDDIR:-$root/build}"
-exec python3 "$root/tests/soak.py" --build "${RTC_BUILDDIR:-$root/build}" "$@"
+py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3  # Debian python3-gi
+exec "$py" "$root/tests/soak.py" --build "${RTC_BUILDDIR:-$root/build}" "$@"
