@@ -66,6 +66,11 @@ void conn_props_install(GObjectClass *klass, guint first_id, const ConnPropsInfo
   g_object_class_install_property(klass, id(CONN_PROP_RECONNECT_ATTEMPTS),
       g_param_spec_int("reconnect-attempts", "Reconnect attempts",
           "Reconnection attempts after an unexpected disconnection (0 = never reconnect)", 0, 100, 5, CONN_FLAGS));
+  g_object_class_install_property(klass, id(CONN_PROP_CONNECT_TIMEOUT),
+      g_param_spec_int("connect-timeout", "Connect timeout",
+          "Milliseconds each connection attempt (TCP, TLS and WebSocket upgrade) may take before it is abandoned "
+          "and retried; with the defaults a server that never answers is given up within 60 s",
+          500, 120000, 8000, CONN_FLAGS));
   if (info.has_renew_margin)
     g_object_class_install_property(klass, id(CONN_PROP_RENEW_MARGIN),
         g_param_spec_int("renew-margin", "Renew margin",
@@ -95,6 +100,7 @@ bool conn_props_set(ConnSettings *s, guint first_id, guint prop_id, const GValue
     case CONN_PROP_PROXY: s->proxy = str_or_empty(value); break;
     case CONN_PROP_RECONNECT_ATTEMPTS: s->reconnect_attempts = g_value_get_int(value); break;
     case CONN_PROP_RENEW_MARGIN: s->renew_margin = g_value_get_int(value); break;
+    case CONN_PROP_CONNECT_TIMEOUT: s->connect_timeout = g_value_get_int(value); break;
     case CONN_PROP_COUNT: return false;
   }
   return true;
@@ -117,6 +123,7 @@ bool conn_props_get(const ConnSettings &s, guint first_id, guint prop_id, GValue
     case CONN_PROP_PROXY: g_value_set_string(value, s.proxy.c_str()); break;
     case CONN_PROP_RECONNECT_ATTEMPTS: g_value_set_int(value, s.reconnect_attempts); break;
     case CONN_PROP_RENEW_MARGIN: g_value_set_int(value, s.renew_margin); break;
+    case CONN_PROP_CONNECT_TIMEOUT: g_value_set_int(value, s.connect_timeout); break;
     case CONN_PROP_COUNT: return false;
   }
   return true;
@@ -139,6 +146,7 @@ void conn_props_to_engine(const ConnSettings &s, rtc::EngineConfig *cfg) {
   cfg->proxy = s.proxy;
   cfg->reconnect_attempts = s.reconnect_attempts;
   cfg->renew_margin_s = s.renew_margin;
+  cfg->connect_timeout_ms = s.connect_timeout;
 }
 
 }  // namespace rtcgst

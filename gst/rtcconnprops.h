@@ -32,6 +32,7 @@ struct ConnSettings {
   RtcProtocol protocol = RTC_PROTOCOL_AUTO;
   bool api_key_in_query = false, allow_insecure = false, ssl_strict = true;
   int reconnect_attempts = 5, renew_margin = 120;
+  int connect_timeout = 8000;  // ms, per connection attempt (rtc::EngineConfig::connect_timeout_ms)
 };
 
 // Per-element differences in the property texts and defaults.
@@ -57,6 +58,7 @@ enum ConnProp {
   CONN_PROP_PROXY,
   CONN_PROP_RECONNECT_ATTEMPTS,
   CONN_PROP_RENEW_MARGIN,
+  CONN_PROP_CONNECT_TIMEOUT,
   CONN_PROP_COUNT
 };
 constexpr guint kConnPropCount = CONN_PROP_COUNT;

@@ -67,6 +67,51 @@ ErrorClass classify_error(const ErrorInfo &e) {
   return ErrorClass::Warning;
 }
 
+CloseCause describe_close(int peer_code, const std::string &peer_reason, int local_code, const std::string &local_msg) {
+  CloseCause r;
+  // A close frame received first wins: libsoup 3.2 answers a received 1012-2999 code with its own
+  // protocol error 1002, but keeps the server's code and reason (peer_code).
+  bool peer_closed = peer_code >= 1000 && peer_code != 1005 && peer_code != 1006;
+  if (local_code != 0 && !peer_closed) {
+    // libsoup closed on our side because of what the server sent: a protocol violation, not a
+    // close by the server. Transient: a new connection may well work (bounded by the attempts).
+    const char *what = local_code == 1007   ? "invalid UTF-8 in a text frame"
+                       : local_code == 1009 ? "a frame larger than the 16 MiB limit"
+                                            : "an invalid WebSocket frame";
+    r.reason = std::string("protocol violation by the server: ") + what + " (" + local_msg + "); closed by us with code " +
+               std::to_string(local_code);
+    return r;
+  }
+  const char *name = "";
+  switch (peer_code) {
+    case 1000: name = "normal closure"; break;
+    case 1001: name = "going away"; break;
+    case 1002: name = "protocol error"; break;
+    case 1003: name = "unsupported data"; break;
+    case 1007: name = "invalid data"; break;
+    case 1008: name = "policy violation"; break;
+    case 1009: name = "message too big"; break;
+    case 1010: name = "extension required"; break;
+    case 1011: name = "server error"; break;
+    case 1012: name = "service restart"; break;
+    case 1013: name = "try again later"; break;
+    case 1014: name = "bad gateway"; break;
+    default:
+      if (peer_code >= 4000 && peer_code <= 4999) name = "application error";
+      else if (peer_code >= 3000 && peer_code <= 3999) name = "registered application error";
+      break;
+  }
+  if (peer_code == 0 || peer_code == 1005 || peer_code == 1006) {
+    r.reason = "the connection was closed without a close frame";
+    return r;
+  }
+  r.reason = "the server closed the connection with code " + std::to_string(peer_code) + (*name ? std::string(" (") + name + ")" : "") +
+             (peer_reason.empty() ? "" : ": " + peer_reason);
+  r.fatal = !close_code_reconnectable(peer_code);
+  if (r.fatal) r.reason += " (permanent: not retried)";
+  return r;
+}
+
 int backoff_delay_ms(int attempt, int base_ms, int max_ms, double u) {
   if (attempt < 1) attempt = 1;
   double d = std::max(1, base_ms);
@@ -93,6 +138,12 @@ struct Conn {
   GSource *timeout = nullptr;
   bool timed_out = false;
   bool got_created = false, got_updated = false;
+  uint64_t sent_off = 0;         // input audio bytes handed to this connection
+  uint64_t probed_off = 0;       // sent_off at the last delivery probe (ping)
+  int64_t last_probe_us = 0;
+  std::map<std::string, uint64_t> update_marks;  // session.update event id -> sent_off when sent
+  int local_error_code = 0;      // libsoup closed because of the server's data (SOUP_WEBSOCKET_CLOSE_*)
+  std::string local_error_msg;
   std::string update_event_id;  // of the session.update sent at configuration
   std::deque<std::string> updates_unanswered;  // event ids of session.update sent, oldest first
   int64_t last_rx_us = 0;       // any frame or pong (transport liveness)
@@ -290,6 +341,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::vector<uint8_t> abuf;
   size_t aoff = 0;
   int64_t abuf_pos = 0;      // caller byte position of abuf[aoff]
+  int64_t held_pub = 0;      // network thread's held_bytes_ (sent, not proven read, or to re-send)
   int64_t pushed_bytes = 0;  // caller bytes ever pushed
   int in_bps = 2, in_rate = 24000;
   size_t chunk_bytes = 1920, limit_bytes = 480000;
@@ -340,6 +392,30 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::mt19937 rng_{std::random_device{}()};
   std::string append_buf_;
   std::vector<uint8_t> scratch_, drop_scratch_;
+  // Input accounting (docs/reliability.md): audio handed to cur_ but not proven read by the server,
+  // and audio of a lost connection to send again first on the next one. Bounded together by the
+  // offline buffer (limit_bytes): beyond it the oldest is dropped and reported.
+  struct SentChunk {
+    int64_t pos;  // caller byte position
+    std::vector<uint8_t> data;
+    uint64_t end_off = 0;  // cur_->sent_off after this chunk
+    int64_t sent_us = 0;
+  };
+  std::deque<SentChunk> unconfirmed_, resend_;
+  int64_t held_bytes_ = 0;
+  GSource *probe_timer_ = nullptr;
+  static constexpr int64_t kProbeIntervalUs = 100 * 1000;
+  void send_chunk(int64_t pos, std::vector<uint8_t> &&data);
+  void maybe_probe();
+  void on_probe_timer();
+  void confirm(Conn *c, uint64_t off);
+  void requeue_unconfirmed();
+  void settle_held(bool as_delivered, bool report);  // at renewal / failure / stop
+  void account_drop(int64_t first_sample, int64_t samples, bool report);
+  void publish_held() {
+    std::lock_guard<std::mutex> lk(mu);
+    held_pub = held_bytes_;
+  }
   // input timeline (§6) of the current server session
   detail::InputTimeline timeline_;
   int64_t buffer_start_sess_ = 0;
@@ -406,7 +482,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_error_body(uint64_t conn_id, int status, GBytes *body);
   void handshake_failed(Conn *c, int status, const std::string &code, const std::string &message);
   void conn_failed(Conn *c, const std::string &reason, bool fatal, SessionError *err);
-  void conn_lost(Conn *c, const std::string &reason, int close_code);
+  void conn_lost(Conn *c, const std::string &reason, int fatal_close);
   void retire(std::unique_ptr<Conn> &c, bool abrupt);
   void schedule_reconnect(const std::string &reason);
   void clear_timer(GSource *&t) {
@@ -476,7 +552,23 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   size_t exec_deferred_base_ = SIZE_MAX;  // network thread: deferred_.size() before a counted exec
   void deliver_function_calls(const ServerEvent &ev);
 
-  int64_t ms_to_in_samples(int64_t ms) const { return ms * in_rate_net_ / 1000; }
+  // Caller input sample of a server time (§6), or -1 when the server's value is outside this
+  // session's input timeline (warned, never wrapped: docs/reliability.md).
+  int64_t server_pos(const char *field, int64_t ms) {
+    if (ms == -1) return -1;  // field absent (the parser's default)
+    int64_t x = detail::server_ms_to_sample(ms, in_rate_net_, timeline_.sent(), in_rate_net_);
+    if (x < 0) {
+      stat([](SessionStats &st) { st.server_times_rejected++; });
+      if (bad_times_logged_ < 10 || bad_times_logged_ % 1000 == 0)
+        log(LogLevel::Warning, std::string("server sent ") + field + "=" + std::to_string(ms) +
+                                   ", outside the input timeline (" + std::to_string(timeline_.sent() * 1000 / in_rate_net_) +
+                                   " ms sent to this session): ignored");
+      bad_times_logged_++;
+      return -1;
+    }
+    return timeline_.to_caller(x);
+  }
+  uint64_t bad_times_logged_ = 0;
   double out_bytes_per_ms() const {
     return audio_format_rate(scfg_.output_format) * audio_format_bytes_per_sample(scfg_.output_format) / 1000.0;
   }
@@ -665,12 +757,24 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
   // §3.3: append chunks of chunk_ms; no acknowledgement. Sent only in Ready (§10.1: after
   // session.updated the session has its configured input format).
   if (!cur_ || !cur_->ws || state_ != SessionState::Ready) return;
+  bool sent = false;
+  // audio of a lost connection first (older than anything in abuf)
+  while (!resend_.empty()) {
+    SentChunk ch = std::move(resend_.front());
+    resend_.pop_front();
+    held_bytes_ -= static_cast<int64_t>(ch.data.size());
+    send_chunk(ch.pos, std::move(ch.data));
+    sent = true;
+  }
   for (;;) {
     int64_t pos;
     size_t take = 0;
     {
       std::lock_guard<std::mutex> lk(mu);
       size_t avail = abuf.size() - aoff;
+      // send window: streaming stops while the offline buffer's worth is not proven read (it
+      // resumes on confirm()); a command's own audio (limit_pos) always goes out before it
+      if (limit_pos == INT64_MAX && held_bytes_ >= static_cast<int64_t>(limit_bytes)) break;
       if (avail >= chunk_bytes && (limit_pos == INT64_MAX || abuf_pos + static_cast<int64_t>(chunk_bytes) <= limit_pos)) {
         take = chunk_bytes;
       } else if (limit_pos != INT64_MAX && limit_pos > abuf_pos) {
@@ -690,15 +794,141 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
         aoff = 0;
       }
     }
-    build_input_audio_append(append_buf_, scratch_.data(), scratch_.size());
-    send_raw(cur_.get(), append_buf_);
-    timeline_.add(pos / in_bps_net_, static_cast<int64_t>(take) / in_bps_net_);
-    double ms = static_cast<double>(take) * 1000.0 / (in_rate_net_ * in_bps_net_);
-    stat([&](SessionStats &s) {
-      s.audio_bytes_sent += take;
-      s.audio_ms_sent += ms;
-    });
+    send_chunk(pos, std::vector<uint8_t>(scratch_.begin(), scratch_.end()));
+    sent = true;
   }
+  if (sent) {
+    publish_held();
+    maybe_probe();
+  }
+}
+
+void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {
+  size_t take = data.size();
+  build_input_audio_append(append_buf_, data.data(), take);
+  send_raw(cur_.get(), append_buf_);
+  timeline_.add(pos / in_bps_net_, static_cast<int64_t>(take) / in_bps_net_);
+  double ms = static_cast<double>(take) * 1000.0 / (in_rate_net_ * in_bps_net_);
+  stat([&](SessionStats &s) {
+    s.audio_bytes_sent += take;
+    s.audio_ms_sent += ms;
+  });
+  cur_->sent_off += take;
+  held_bytes_ += static_cast<int64_t>(take);
+  unconfirmed_.push_back(SentChunk{pos, std::move(data), cur_->sent_off, now_us()});
+}
+
+// Delivery probe: a WebSocket ping queued behind the appends (libsoup 3.2 has no ping API, but
+// soup_websocket_connection_send_message() sends its type as the opcode: 0x9 = ping, in order with
+// the data frames). The pong echoes "rtc:<sent_off>": the server has read every frame before it
+// (frames are processed in order, RFC 6455 §5.5.2/§5.5.3).
+void Session::Impl::maybe_probe() {
+  Conn *c = cur_.get();
+  if (!c || !c->ws || unconfirmed_.empty() || c->probed_off >= c->sent_off) return;
+  if (!net::current()) return;  // DispatchBench drives the engine on its own thread
+  if (soup_websocket_connection_get_state(c->ws) != SOUP_WEBSOCKET_STATE_OPEN) return;
+  int64_t now = now_us();
+  if (now - c->last_probe_us < kProbeIntervalUs) {
+    if (!probe_timer_)
+      probe_timer_ = timer(static_cast<unsigned>((kProbeIntervalUs - (now - c->last_probe_us)) / 1000 + 1), &Impl::on_probe_timer);
+    return;
+  }
+  std::string p = "rtc:" + std::to_string(c->sent_off);
+  GBytes *b = g_bytes_new(p.data(), p.size());
+  soup_websocket_connection_send_message(c->ws, static_cast<SoupWebsocketDataType>(0x09), b);
+  g_bytes_unref(b);
+  c->probed_off = c->sent_off;
+  c->last_probe_us = now;
+}
+
+void Session::Impl::on_probe_timer() {
+  g_source_unref(probe_timer_);
+  probe_timer_ = nullptr;
+  if (active_) maybe_probe();
+}
+
+void Session::Impl::confirm(Conn *c, uint64_t off) {
+  if (!c || c != cur_.get()) return;
+  int64_t bytes = 0;
+  while (!unconfirmed_.empty() && unconfirmed_.front().end_off <= off) {
+    bytes += static_cast<int64_t>(unconfirmed_.front().data.size());
+    unconfirmed_.pop_front();
+  }
+  if (bytes == 0) return;
+  {
+    std::lock_guard<std::mutex> lk(mu);  // (limit_bytes is shared)
+    if (held_bytes_ >= static_cast<int64_t>(limit_bytes)) wake_locked();  // the send window opens
+  }
+  held_bytes_ -= bytes;
+  double ms = static_cast<double>(bytes) * 1000.0 / (in_rate_net_ * in_bps_net_);
+  stat([&](SessionStats &s) {
+    s.audio_bytes_delivered += static_cast<uint64_t>(bytes);
+    s.audio_ms_delivered += ms;
+    s.input_samples_delivered += static_cast<uint64_t>(bytes / in_bps_net_);
+  });
+  publish_held();
+}
+
+// The current connection is lost: what it did not prove delivered goes out first on the next one
+// (bounded by the offline buffer: beyond it the oldest is dropped and reported).
+void Session::Impl::requeue_unconfirmed() {
+  if (unconfirmed_.empty()) return;
+  int64_t bytes = 0;
+  for (auto &c : unconfirmed_) bytes += static_cast<int64_t>(c.data.size());
+  while (!unconfirmed_.empty()) {
+    resend_.push_front(std::move(unconfirmed_.back()));
+    unconfirmed_.pop_back();
+  }
+  stat([&](SessionStats &s) { s.input_samples_resent += static_cast<uint64_t>(bytes / in_bps_net_); });
+  log(LogLevel::Warning, std::to_string(bytes * 1000 / (in_rate_net_ * in_bps_net_)) +
+                             " ms of input sent but not proven read by the server: re-sent on the next session");
+  int64_t pending, limit;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    pending = static_cast<int64_t>(abuf.size() - aoff);
+    limit = static_cast<int64_t>(limit_bytes);
+  }
+  while (!resend_.empty() && held_bytes_ + pending > limit) {
+    SentChunk &o = resend_.front();
+    held_bytes_ -= static_cast<int64_t>(o.data.size());
+    account_drop(o.pos / in_bps_net_, static_cast<int64_t>(o.data.size()) / in_bps_net_, true);
+    resend_.pop_front();
+  }
+  publish_held();
+}
+
+// Renewal switch (as_delivered: the old connection is closed cleanly after its frames; its
+// uncommitted input is lost by design, see maybe_switch), failure or stop (dropped).
+void Session::Impl::settle_held(bool as_delivered, bool report) {
+  clear_timer(probe_timer_);
+  for (auto *q : {&unconfirmed_, &resend_}) {
+    for (auto &o : *q) {
+      int64_t n = static_cast<int64_t>(o.data.size());
+      if (as_delivered && q == &unconfirmed_)
+        stat([&](SessionStats &s) {
+          s.audio_bytes_delivered += static_cast<uint64_t>(n);
+          s.audio_ms_delivered += static_cast<double>(n) * 1000.0 / (in_rate_net_ * in_bps_net_);
+          s.input_samples_delivered += static_cast<uint64_t>(n / in_bps_net_);
+        });
+      else
+        account_drop(o.pos / in_bps_net_, n / in_bps_net_, report);
+    }
+    q->clear();
+  }
+  held_bytes_ = 0;
+  publish_held();
+}
+
+void Session::Impl::account_drop(int64_t first_sample, int64_t samples, bool report) {
+  if (samples <= 0) return;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    dropped_samples += samples;
+    std::lock_guard<std::mutex> sl(stats_mu);
+    st.input_ms_dropped = static_cast<uint64_t>(dropped_samples * 1000 / in_rate);
+    st.input_samples_dropped = static_cast<uint64_t>(dropped_samples);
+  }
+  if (report && active_) listener->on_input_dropped(first_sample, samples);
 }
 
 void Session::Impl::drop_audio_to(int64_t pos) {
@@ -712,6 +942,8 @@ void Session::Impl::drop_audio_to(int64_t pos) {
     abuf.clear();
     aoff = 0;
   }
+  std::lock_guard<std::mutex> sl(stats_mu);
+  st.input_samples_cleared += n / static_cast<size_t>(in_bps);
 }
 
 void Session::Impl::set_state(SessionState s, const std::string &detail) {
@@ -728,6 +960,7 @@ void Session::Impl::set_state(SessionState s, const std::string &detail) {
 }
 
 void Session::Impl::fail(SessionError e) {
+  settle_held(false, true);  // nothing of the failed session is re-sent: reported dropped
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
@@ -769,6 +1002,7 @@ void Session::Impl::do_start() {
 void Session::Impl::do_stop() {
   if (active_ && state_ != SessionState::Idle) set_state(SessionState::Idle, "stopped");
   active_ = false;  // from here on no listener callback
+  settle_held(false, false);  // counted dropped (stats); stop() is the caller's decision
   state_ = SessionState::Idle;
   state_pub.store(static_cast<int>(SessionState::Idle));
   stat([&](SessionStats &x) { x.state = SessionState::Idle; });
@@ -931,7 +1165,28 @@ void Session::Impl::on_connected(uint64_t conn_id, SoupWebsocketConnection *ws, 
   if (!ws) {
     int status = c->msg ? static_cast<int>(soup_message_get_status(c->msg)) : 0;
     if (c->timed_out) {
-      conn_failed(c, "connect timeout", false, nullptr);
+      conn_failed(c, "timeout: no WebSocket connection to " + c->display_url + " within connect-timeout (" +
+                         std::to_string(ecfg_.connect_timeout_ms) + " ms)",
+                  false, nullptr);
+      return;
+    }
+    GTlsCertificateFlags tls_flags = c->msg ? soup_message_get_tls_peer_certificate_errors(c->msg) : GTlsCertificateFlags(0);
+    if ((err && err->domain == G_TLS_ERROR) || tls_flags != 0) {
+      // Permanent: retrying cannot change the certificate (fail fast, name the settings).
+      SessionError e;
+      e.code = "tls";
+      std::string why;
+      if (tls_flags & G_TLS_CERTIFICATE_UNKNOWN_CA) why += " unknown CA;";
+      if (tls_flags & G_TLS_CERTIFICATE_BAD_IDENTITY) why += " name mismatch;";
+      if (tls_flags & G_TLS_CERTIFICATE_NOT_ACTIVATED) why += " not yet valid;";
+      if (tls_flags & G_TLS_CERTIFICATE_EXPIRED) why += " expired;";
+      if (tls_flags & G_TLS_CERTIFICATE_REVOKED) why += " revoked;";
+      if (tls_flags & G_TLS_CERTIFICATE_INSECURE) why += " insecure algorithm;";
+      if (!why.empty()) why.pop_back();
+      e.message = "TLS certificate verification failed for " + c->display_url + (why.empty() ? "" : " (" + why.substr(1) + ")") +
+                  (err ? ": " + redact(err->message, secrets_) : "") +
+                  ": set ssl-ca-file to the CA that signed the server's certificate, or ssl-strict=false to accept it";
+      conn_failed(c, e.message, true, &e);
       return;
     }
     if (status == 429 || status == 502 || status == 503 || status == 504) {
@@ -970,7 +1225,13 @@ void Session::Impl::on_connected(uint64_t conn_id, SoupWebsocketConnection *ws, 
       return;
     }
     std::string reason = err ? err->message : "connection failed";
-    conn_failed(c, "network error: " + redact(reason, secrets_), false, nullptr);
+    const char *what = "network error";
+    if (err && (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+                g_error_matches(err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE) ||
+                g_error_matches(err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE) || err->domain == G_RESOLVER_ERROR))
+      what = "network unreachable";
+    conn_failed(c, std::string(what) + ": cannot connect to " + c->display_url + ": " + redact(reason, secrets_), false,
+                nullptr);
     return;
   }
   clear_timer(c->timeout);
@@ -1121,7 +1382,8 @@ void Session::Impl::on_backoff() {
   start_connect(false);
 }
 
-void Session::Impl::conn_lost(Conn *c, const std::string &reason, int close_code) {
+// fatal_close > 0: the cause is permanent (describe_close()); otherwise reconnect.
+void Session::Impl::conn_lost(Conn *c, const std::string &reason, int fatal_close) {
   if (c == next_.get()) {
     log(LogLevel::Warning, "renewal connection lost: " + reason);
     retire(next_, true);
@@ -1130,14 +1392,15 @@ void Session::Impl::conn_lost(Conn *c, const std::string &reason, int close_code
     return;
   }
   if (c != cur_.get()) return;
+  requeue_unconfirmed();
   retire(cur_, true);
   retire(next_, true);
   if (!active_ || state_ == SessionState::Failed) return;
   log(LogLevel::Warning, "connection lost: " + reason);
-  if (close_code >= 0 && !detail::close_code_reconnectable(close_code)) {
+  if (fatal_close > 0) {
     SessionError e;
     e.code = "closed";
-    e.message = "server closed the connection: " + reason;
+    e.message = reason;
     fail(e);
     return;
   }
@@ -1160,18 +1423,33 @@ void on_ws_closed(SoupWebsocketConnection *ws, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
   int code = soup_websocket_connection_get_close_code(ws);
   const char *cd = soup_websocket_connection_get_close_data(ws);
-  std::string reason = "closed, code " + std::to_string(code) + (cd && *cd ? std::string(" (") + cd + ")" : "");
-  r->impl->conn_lost(r->conn, reason, code);
+  detail::CloseCause cause =
+      detail::describe_close(code, redact(cd ? cd : "", r->impl->secrets_), r->conn->local_error_code, r->conn->local_error_msg);
+  r->impl->conn_lost(r->conn, cause.reason, cause.fatal ? 1 : -1);
 }
 
 void on_ws_error(SoupWebsocketConnection *, GError *err, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
+  if (err && err->domain == SOUP_WEBSOCKET_ERROR && r->conn->local_error_code == 0) {
+    r->conn->local_error_code = err->code;
+    r->conn->local_error_msg = err->message ? err->message : "";
+  }
   r->impl->log(LogLevel::Warning, "websocket error: " + redact(err ? err->message : "?", r->impl->secrets_));
 }
 
-void on_ws_pong(SoupWebsocketConnection *, GBytes *, gpointer data) {
+void on_ws_pong(SoupWebsocketConnection *, GBytes *payload, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
   r->conn->last_rx_us = now_us();
+  // libsoup 3.2 declares the payload a GBytes but emits a GByteArray (its data pointer comes first
+  // in both, its size field does not): read only the pointer; the payload is NUL-terminated.
+  const char *d = payload ? *reinterpret_cast<const char *const *>(payload) : nullptr;
+  size_t n = d ? strnlen(d, 32) : 0;
+  if (d && n > 4 && n < 32 && memcmp(d, "rtc:", 4) == 0) {
+    std::string v(d + 4, n - 4);
+    char *end = nullptr;
+    guint64 off = g_ascii_strtoull(v.c_str(), &end, 10);
+    if (end && *end == 0) r->impl->confirm(r->conn, off);
+  }
 }
 }  // namespace
 
@@ -1242,7 +1520,15 @@ void Session::Impl::watchdog_pass() {
     return false;
   };
   check(next_.get());
-  if (active_) check(cur_.get());
+  if (active_ && check(cur_.get())) return;
+  // Half-open: frames go out but nothing proves the server reads them (no pong to the probes).
+  if (active_ && cur_ && cur_->ws && !unconfirmed_.empty() && now - unconfirmed_.front().sent_us > limit) {
+    maybe_probe();
+    conn_lost(cur_.get(),
+              "server stopped reading: input sent " + std::to_string((now - unconfirmed_.front().sent_us) / 1000) +
+                  " ms ago is not proven read (no pong)",
+              -1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1283,6 +1569,7 @@ void Session::Impl::maybe_switch() {
   // old one. Audio still in the old session's uncommitted input buffer is lost (by design).
   new_generation();
   int n = replay_into(next_.get());
+  settle_held(true, false);
   retire(cur_, false);
   cur_ = std::move(next_);
   cur_->renewal = false;
@@ -1334,7 +1621,9 @@ void Session::Impl::send_session_update(Conn *c) {
   std::string id = send_event(c, "session.update", [&](const std::string &eid) { return build_session_update(d, cfg, eid); });
   c->update_event_id = id;
   c->updates_unanswered.push_back(id);
+  c->update_marks[id] = c->sent_off;
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
+    c->update_marks.erase(c->updates_unanswered.front());
     c->updates_unanswered.pop_front();
     update_acks_pub.fetch_add(1);
   }
@@ -1342,13 +1631,23 @@ void Session::Impl::send_session_update(Conn *c) {
 
 void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
   if (!c || c->updates_unanswered.empty()) return;
+  std::string id;
   if (event_id.empty()) {
     // session.updated answers the oldest session.update (the server handles events in order)
+    id = c->updates_unanswered.front();
     c->updates_unanswered.pop_front();
   } else {
     auto it = std::find(c->updates_unanswered.begin(), c->updates_unanswered.end(), event_id);
     if (it == c->updates_unanswered.end()) return;
+    id = *it;
     c->updates_unanswered.erase(it);
+  }
+  // The answer to a session.update proves the appends sent before it were read (in order).
+  auto m = c->update_marks.find(id);
+  if (m != c->update_marks.end()) {
+    uint64_t off = m->second;
+    c->update_marks.erase(m);
+    confirm(c, off);
   }
   // Published once the answer (session.updated, or the error) has been delivered to the listener
   // (see the frame handler): a caller that saw update_acks() grow has also seen the answer.
@@ -1467,6 +1766,18 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
     log(LogLevel::Warning, "invalid audio delta (" + std::to_string(len) + " bytes): " + perr);
     return;
   }
+  if (len > Session::kMaxEventBytes) {
+    stat([](SessionStats &s) { s.parse_errors++; });
+    std::string msg = "server event of " + std::to_string(len) + " bytes refused (non-audio events are limited to " +
+                      std::to_string(Session::kMaxEventBytes) + " bytes)";
+    log(LogLevel::Warning, msg);
+    SessionError e;
+    e.cls = ErrorClass::Warning;
+    e.code = "event_too_large";
+    e.message = msg;
+    emit_error(e);
+    return;
+  }
   ParsedServerEvent p = parse_server_event(data, len);
   if (!p.ok) {
     stat([](SessionStats &s) { s.parse_errors++; });
@@ -1537,6 +1848,18 @@ void Session::Impl::item_in_order(const std::string &id, const std::string &prev
   }
 }
 
+// Item text kept for the replay: at most Session::kMaxItemTextBytes, cut at a UTF-8 boundary.
+static void set_item_text(Item &x, const std::string &t) {
+  if (t.size() <= Session::kMaxItemTextBytes) {
+    x.text = t;
+  } else {
+    size_t n = Session::kMaxItemTextBytes;
+    while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) n--;
+    x.text.assign(t, 0, n);
+  }
+  x.has_text = true;
+}
+
 void Session::Impl::upsert_item(const ItemInfo &info, const std::string &prev) {
   if (info.id.empty()) return;
   item_in_order(info.id, prev);
@@ -1547,11 +1870,9 @@ void Session::Impl::upsert_item(const ItemInfo &info, const std::string &prev) {
   for (const ContentPart &cp : info.content) {
     // input_text / text / output_text carry text; audio parts a transcript (null until known)
     if ((cp.type == "input_text" || cp.type == "text" || cp.type == "output_text") && !cp.text.empty()) {
-      x.text = cp.text;
-      x.has_text = true;
+      set_item_text(x, cp.text);
     } else if (!cp.transcript_null && !cp.transcript.empty() && !x.truncated) {
-      x.text = cp.transcript;
-      x.has_text = true;
+      set_item_text(x, cp.transcript);
     }
   }
 }
@@ -1587,13 +1908,13 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       handle_error_event(c, ev);  // may retire `c` (fatal / expired); the event is still delivered
       break;
     case ServerEventType::SpeechStarted: {
-      int64_t s = timeline_.to_caller(ms_to_in_samples(ev.audio_start_ms));
+      int64_t s = server_pos("audio_start_ms", ev.audio_start_ms);
       if (!ev.item_id.empty()) item(ev.item_id).span_start = s;
       ctx.input_start_sample = s;
       break;
     }
     case ServerEventType::SpeechStopped: {
-      int64_t e = timeline_.to_caller(ms_to_in_samples(ev.audio_end_ms));
+      int64_t e = server_pos("audio_end_ms", ev.audio_end_ms);
       if (!ev.item_id.empty()) {
         Item &x = item(ev.item_id);
         x.span_end = e;
@@ -1604,8 +1925,8 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       break;
     }
     case ServerEventType::TimeoutTriggered:
-      ctx.input_start_sample = timeline_.to_caller(ms_to_in_samples(ev.audio_start_ms));
-      ctx.input_end_sample = timeline_.to_caller(ms_to_in_samples(ev.audio_end_ms));
+      ctx.input_start_sample = server_pos("audio_start_ms", ev.audio_start_ms);
+      ctx.input_end_sample = server_pos("audio_end_ms", ev.audio_end_ms);
       if (!ev.item_id.empty()) {
         Item &x = item(ev.item_id);
         x.span_start = ctx.input_start_sample;
@@ -1671,8 +1992,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       // §5 rule 8: asynchronous, correlated by item_id only (the item may even be unknown yet)
       Item &x = item(ev.item_id);
       if (ev.type == ServerEventType::InputTranscriptionCompleted) {
-        x.text = ev.text;
-        x.has_text = true;
+        set_item_text(x, ev.text);
       }
       ctx.input_start_sample = x.span_start;
       ctx.input_end_sample = x.span_end;
@@ -1712,8 +2032,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       if (oob_resps_.count(ev.response_id)) break;
       Item &x = item(ev.item_id);
       if (!x.truncated) {
-        x.text = ev.text;
-        x.has_text = true;
+        set_item_text(x, ev.text);
       }
       if (x.role.empty()) x.role = "assistant";
       if (x.type.empty()) x.type = "message";
@@ -1855,7 +2174,7 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
   if (ei.code == "session_expired") {
     // §1.5: max duration reached; the server closes (1001). Reconnect now with a new session.
     log(LogLevel::Info, what);
-    conn_lost(c, "session_expired", 1001);
+    conn_lost(c, "session_expired", -1);
     return;
   }
   if (c != cur_.get()) {
@@ -2021,10 +2340,20 @@ void Session::Impl::exec(Cmd &c) {
       if (pending_commits_.size() > 64) pending_commits_.pop_front();
       break;
     }
-    case CmdKind::Clear:
+    case CmdKind::Clear: {
+      // audio held for delivery proof or re-sending is part of the buffer being cleared
+      int64_t n = 0;
+      for (auto *q : {&unconfirmed_, &resend_})
+        for (auto &o : *q) n += static_cast<int64_t>(o.data.size());
+      unconfirmed_.clear();
+      resend_.clear();
+      held_bytes_ = 0;
+      publish_held();
+      stat([&](SessionStats &s) { s.input_samples_cleared += static_cast<uint64_t>(n / in_bps_net_); });
       drop_audio_to(c.audio_mark);
       send_event(conn, "input_audio_buffer.clear", [](const std::string &eid) { return build_input_audio_clear(eid); });
       break;
+    }
     case CmdKind::CreateResponse:
       request_response(c.params, false);
       break;
@@ -2303,7 +2632,7 @@ bool Session::response_pending() const { return impl_->resp_pending_pub.load(); 
 
 int64_t Session::input_unsent_bytes() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
-  return static_cast<int64_t>(impl_->abuf.size() - impl_->aoff);
+  return static_cast<int64_t>(impl_->abuf.size() - impl_->aoff) + impl_->held_pub;
 }
 
 uint64_t Session::update_acks() const { return impl_->update_acks_pub.load(); }
@@ -2334,6 +2663,9 @@ void DispatchBench::feed(const char *frame, size_t len) { impl_->handle_frame(im
 void DispatchBench::push(const uint8_t *data, size_t len) {
   impl_->push(data, len);
   impl_->pump_audio(INT64_MAX);
+  // the bench's peer only drains: count what was sent as proven read (as a pong would), so the
+  // send window never closes
+  impl_->confirm(impl_->cur_.get(), impl_->cur_->sent_off);
 }
 
 SessionStats DispatchBench::stats() const {

@@ -103,7 +103,10 @@ struct EngineConfig {
   std::string proxy;                  // "" = system default (as souphttpsrc proxy)
   SessionConfig session;
   int chunk_ms = 40;                  // input_audio_buffer.append chunk duration, 10..1000
-  int connect_timeout_ms = 15000;
+  // Per attempt: TCP + TLS + WebSocket upgrade must complete within this (docs/reliability.md).
+  // With the defaults (8 s, 5 reconnect attempts, backoff 0.25..8 s) a server that never answers
+  // is given up within 60 s: 6 attempts x 8 s + at most 9.7 s of backoff.
+  int connect_timeout_ms = 8000;
   int reconnect_attempts = 5;         // 0 = never reconnect
   int reconnect_base_ms = 250;        // backoff: base * 2^n, with +-25 % jitter, capped
   int reconnect_max_ms = 8000;
@@ -155,6 +158,16 @@ struct SessionStats {
   uint64_t events_in = 0, events_out = 0;
   uint64_t audio_bytes_sent = 0, audio_bytes_received = 0;
   double audio_ms_sent = 0, audio_ms_received = 0;
+  // Input accounting (docs/reliability.md): every sample given to push_audio() ends up in exactly
+  // one of delivered, dropped, cleared, or is still held (input_unsent_bytes()):
+  //   input_samples_pushed() = input_samples_delivered + input_samples_dropped + input_samples_cleared
+  //                            + input_unsent_bytes() / bytes per sample
+  // audio_bytes_sent / audio_ms_sent count what was handed to a socket (re-sent audio twice).
+  uint64_t audio_bytes_delivered = 0;     // proven read by the server (pong of a later ping, or the
+  double audio_ms_delivered = 0;          // answer to a later session.update)
+  uint64_t input_samples_delivered = 0;
+  uint64_t input_samples_resent = 0;      // not proven read when a connection was lost: queued again
+  uint64_t input_samples_cleared = 0;     // discarded by clear()
   uint64_t input_ms_dropped = 0;     // rounded down; use input_samples_dropped for exact arithmetic
   uint64_t input_samples_dropped = 0;  // exact count of input samples dropped (offline buffer full)
   uint64_t responses_completed = 0, responses_cancelled = 0, responses_failed = 0, responses_incomplete = 0;
@@ -162,6 +175,7 @@ struct SessionStats {
   std::vector<RateLimit> rate_limits;  // last rate_limits.updated
   TimeToFirstAudio ttfa;            // speech_stopped (or response.create) -> first audio delta
   uint64_t parse_errors = 0, server_errors = 0;
+  uint64_t server_times_rejected = 0;  // audio_start_ms / audio_end_ms outside the input timeline (ignored)
 };
 
 class SessionListener {
@@ -195,6 +209,13 @@ class Session {
  public:
   static constexpr size_t kMaxQueuedCommands = 1024;
   static constexpr size_t kMaxQueuedResponses = 64;
+  // Memory bounds on what the server sends (docs/reliability.md): audio deltas are decoded
+  // straight into listener memory and may use libsoup's whole 16 MiB frame limit; any other event
+  // larger than kMaxEventBytes is refused unparsed (warning, parse_errors): a JSON tree costs
+  // several times its text. Item text kept for the replay after a reconnect is capped at
+  // kMaxItemTextBytes per item (the start is kept, cut at a UTF-8 boundary).
+  static constexpr size_t kMaxEventBytes = 4 * 1024 * 1024;
+  static constexpr size_t kMaxItemTextBytes = 64 * 1024;
 
   // The listener must outlive the Session (or stop() must have returned).
   Session(EngineConfig cfg, SessionListener *listener);
@@ -237,9 +258,10 @@ class Session {
   // function_output(.., true) that is still in the command queue or queued behind the active
   // response (it stays true until that response is done, or the request is dropped).
   bool response_pending() const;
-  // Bytes given to push_audio() that are neither sent to a server session nor dropped nor
-  // discarded by clear(): the engine's pending input. 0 means every pushed byte has been handed
-  // to the socket, dropped (reported) or cleared. Thread-safe, never blocks on the network.
+  // Bytes given to push_audio() that are neither proven delivered to a server session nor dropped
+  // nor discarded by clear(): the engine's pending input, including audio sent but not yet proven
+  // read (see SessionStats). 0 means every pushed byte has been delivered, dropped (reported) or
+  // cleared. Thread-safe, never blocks on the network.
   int64_t input_unsent_bytes() const;
   // Number of session.update client events that have been answered: by session.updated, or by an
   // error event whose error.event_id is that session.update (a rejected update); counted once the

@@ -109,12 +109,39 @@ int backoff_delay_ms(int attempt, int base_ms, int max_ms, double u);
 inline bool handshake_status_fatal(int status) { return status == 401 || status == 403 || status == 404; }
 // Close codes after which the engine reconnects (1001 going away, 1006 abnormal, 1011 server
 // error, 1012 restart, 1013 try again later; 0/1005 = no close frame, i.e. abrupt).
-// 1002 too: libsoup 3.2 only accepts received close codes 1000-1011 and 3000-4999, so a server's
-// 1012 / 1013 surfaces as a protocol error 1002 (observed against realtime-emulator).
+// 1002 too: libsoup 3.2 refuses to SEND codes 1012-2999 (a libsoup server asked to close with 1012,
+// like realtime-emulator, sends 1002 instead); a received 1012 / 1013 is kept as the peer's code
+// (soup_websocket_connection_get_close_code()) although libsoup answers it with 1002. 1000 (the
+// server ended the session) reconnects with a new session. 1014 (bad gateway) too. Permanent: 1003, 1007-1010 (our data refused), 1008 (policy), 3000-4999
+// (registered and application codes, e.g. 3000 unauthorized, 4000+ service-defined).
 inline bool close_code_reconnectable(int code) {
-  return code == 0 || code == 1001 || code == 1002 || code == 1005 || code == 1006 || code == 1011 ||
-         code == 1012 || code == 1013;
+  return code == 0 || code == 1000 || code == 1001 || code == 1002 || code == 1005 || code == 1006 || code == 1011 ||
+         code == 1012 || code == 1013 || code == 1014;
 }
+
+// A server time in ms (§6 audio_start_ms / audio_end_ms: positions in the audio appended to that
+// server session) as a session sample at `rate`, or -1 when it cannot be a position of the input
+// timeline: negative, or beyond what was appended (`sent` samples) plus `tolerance` samples.
+// Saturating: never overflows, whatever the server sends.
+inline int64_t server_ms_to_sample(int64_t ms, int rate, int64_t sent, int64_t tolerance) {
+  if (ms < 0 || rate <= 0) return -1;
+  if (ms > INT64_MAX / rate) return -1;
+  int64_t s = ms * rate / 1000;
+  if (sent < 0) sent = 0;
+  if (tolerance < 0) tolerance = 0;
+  if (s > sent && s - sent > tolerance) return -1;
+  return s;
+}
+
+// Why a connection ended, in one sentence, and whether reconnecting can help (docs/reliability.md).
+//   peer_code:   close code sent by the server (0 = none: abrupt, or not received)
+//   local_code:  the error code libsoup closed with on our side (SOUP_WEBSOCKET_CLOSE_*; 0 = none),
+//                local_msg its message: the server broke the WebSocket protocol (e.g. invalid UTF-8)
+struct CloseCause {
+  std::string reason;
+  bool fatal = false;
+};
+CloseCause describe_close(int peer_code, const std::string &peer_reason, int local_code, const std::string &local_msg);
 
 // Benchmark / white-box hook: a session engine in state Ready on a given (or no) WebSocket,
 // driven synchronously on the CALLING thread (no network thread involved). Not for production.

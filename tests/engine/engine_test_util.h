@@ -164,7 +164,8 @@ class Emulator {
       if (c == '\n') break;
       line.push_back(c);
     }
-    auto p = line.find("ws://");
+    auto p = line.find("wss://");
+    if (p == std::string::npos) p = line.find("ws://");
     if (p == std::string::npos) {
       if (err) *err = "emulator did not start: '" + line + "'";
       stop();
