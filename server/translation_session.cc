@@ -449,13 +449,15 @@ void TranslationSession::emit_phrase(const Phrase &p, const std::string &lang, b
   if (with_source) {
     for (const std::string &w : words(source)) {
       Obj d = ev("session.input_transcript.delta");
-      d.str("delta", w).num("elapsed_ms", p.start_ms);
+      d.str("delta", said_in_ && w[0] != ' ' ? " " + w : w).num("elapsed_ms", p.start_ms);
+      said_in_ = true;
       send(std::move(d));
     }
   }
   for (const std::string &w : words(target)) {
     Obj d = ev("session.output_transcript.delta");
-    d.str("delta", w).num("elapsed_ms", p.start_ms);
+    d.str("delta", said_out_ && w[0] != ' ' ? " " + w : w).num("elapsed_ms", p.start_ms);
+    said_out_ = true;
     send(std::move(d));
   }
   std::vector<uint8_t> pcm = ctx_.voice->synth(target, "lang:" + espeak_voice(lang), 1.0, Fmt::PCM16);

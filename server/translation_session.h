@@ -102,6 +102,7 @@ class TranslationSession {
   int silent_frames_ = 0;
   Phrase cur_;
   int phrases_ = 0;
+  bool said_in_ = false, said_out_ = false;  // a later phrase's text starts with a space
   int outstanding_ = 0;  // phrases scheduled, not emitted yet
   bool closing_ = false, closed_sent_ = false;
   std::set<guint> sources_;

@@ -367,6 +367,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // ---- translation sessions (docs/protocol.md §15; session_translation.cc) ----
   bool xl() const { return ecfg_.endpoint.kind == SessionKind::Translation; }
   bool xl_close_requested_ = false;  // close_input() executed: session.close sent (resent after a reconnect)
+  uint64_t xl_close_conn_ = 0;       // id of the connection session.close was last sent on
   void xl_send_close();
   void xl_on_audio(Conn *c, const ServerEvent &ev);
   void xl_on_closed();
@@ -2260,6 +2261,8 @@ void Session::push_audio(const uint8_t *data, size_t len) { impl_->push(data, le
 
 void Session::Impl::xl_send_close() {
   if (!cur_ || state_ != SessionState::Ready) return;  // sent again once Ready (become_ready)
+  if (xl_close_conn_ == cur_->id) return;               // once per connection
+  xl_close_conn_ = cur_->id;
   send_event(cur_.get(), "session.close", [](const std::string &eid) { return build_session_close(eid); });
   // the server owes us session.closed: the watchdog's application check covers a silent server
   cur_->last_request_us = now_us();
