@@ -167,12 +167,14 @@ TEST_F(TranslationEngine, LanguageChangeMidStreamSendsSessionUpdate) {
   s->start();
   push(tone_ms(1000));
   push(silence_ms(800));
-  ASSERT_TRUE(rec.wait_until([&] { return rec.count(ServerEventType::TranslationOutputAudioDelta) >= 0 &&
-                                          rec.count(ServerEventType::TranslationOutputTranscriptDelta) >= 1; }, 20s));
+  ASSERT_TRUE(rec.wait_until([&] { return rec.count(ServerEventType::TranslationOutputTranscriptDelta) >= 1; }, 20s));
   uint64_t acks = s->update_acks();
   rtc::SessionConfig c = config("fr").session;
   s->update_config(c);
-  ASSERT_TRUE(rec.wait_until([&] { return s->update_acks() > acks; }, 10s));
+  // update_acks() does not notify the recorder: poll it (bounded)
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (s->update_acks() <= acks && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_GT(s->update_acks(), acks) << "session.update for the new language not answered";
   push(tone_ms(1000));
   push(silence_ms(800));
   ASSERT_TRUE(s->close_input());
