@@ -65,7 +65,7 @@ bool language_code_valid(const char *s) {
 }
 
 struct OutItem {
-  enum Kind { Audio, Text, SourceText, Eos } kind = Audio;
+  enum Kind { Audio, Text, SourceText, Eos, Tick } kind = Audio;  // Tick: live input progress
   GstBuffer *buf = nullptr;  // Audio
   std::string text;
   int64_t mapped = -1;   // input sample of elapsed_ms, -1 when absent
@@ -104,7 +104,8 @@ struct _GstRealtimeTranslator {
   bool eos_queued;
   // output task only
   int64_t out_end;       // end of the placed audio (input-timeline samples)
-  int64_t text_end, srctext_end;
+  int64_t text_end, srctext_end;  // covered (text or GAP) up to here
+  int64_t last_tick;              // sink thread: input position of the last Tick
   bool segment_sent;
   bool late_warned;
 };
@@ -382,8 +383,21 @@ static GstClockTime out_time(GstRealtimeTranslator *self, int64_t x) {
   return (GST_CLOCK_TIME_IS_VALID(self->t0) ? self->t0 : 0) + samples_to_time(x);
 }
 
+// GAP events on the text pads up to `to`: downstream (a muxer, a sink waiting for preroll) may not
+// wait for text that is not coming. A later text is placed at or after this point.
+static void cover_texts(GstRealtimeTranslator *self, int64_t to) {
+  for (int i = 0; i < 2; i++) {
+    int64_t &end = i == 0 ? self->text_end : self->srctext_end;
+    if (to <= end) continue;
+    gst_pad_push_event(i == 0 ? self->textpad : self->srctextpad,
+                       gst_event_new_gap(out_time(self, end), out_time(self, to) - out_time(self, end)));
+    end = to;
+  }
+}
+
 // Silence (non-live) or a GAP (live) on the audio pad from out_end up to `to`.
 static GstFlowReturn fill_audio(GstRealtimeTranslator *self, int64_t to, bool live) {
+  cover_texts(self, to);
   if (to <= self->out_end) return GST_FLOW_OK;
   if (live) {
     gst_pad_push_event(self->srcpad, gst_event_new_gap(out_time(self, self->out_end), samples_to_time(to - self->out_end)));
@@ -442,6 +456,8 @@ static void output_loop(GstRealtimeTranslator *self) {
   const int64_t in_total = self->in_samples;
   g_mutex_unlock(&self->lock);
 
+  GST_LOG_OBJECT(self, "output item kind %d (mapped %" G_GINT64_FORMAT ", arrival %" G_GINT64_FORMAT ")",
+                 static_cast<int>(it.kind), it.mapped, it.arrival);
   push_sticky(self);
   GstFlowReturn ret = GST_FLOW_OK;
   const int64_t floor = live ? live_floor(self, latency_ms) : 0;
@@ -456,6 +472,7 @@ static void output_loop(GstRealtimeTranslator *self) {
     }
     ret = fill_audio(self, p.position, live);
     if (ret == GST_FLOW_OK) {
+      cover_texts(self, p.position);
       GST_BUFFER_PTS(it.buf) = out_time(self, p.position);
       GST_BUFFER_DURATION(it.buf) = samples_to_time(p.position + n) - samples_to_time(p.position);
       GST_BUFFER_OFFSET(it.buf) = static_cast<guint64>(p.position);
@@ -477,8 +494,14 @@ static void output_loop(GstRealtimeTranslator *self) {
     post_transcript(self, src, it.text, GST_BUFFER_PTS(b));
     GstFlowReturn r = gst_pad_push(src ? self->srctextpad : self->textpad, b);
     if (r != GST_FLOW_OK && r != GST_FLOW_NOT_LINKED) ret = r;  // an unlinked text pad is fine
+  } else if (it.kind == OutItem::Tick) {
+    // live: nothing will be placed before `floor` any more: GAP up to there (sinks preroll,
+    // muxers and mixers move on)
+    const int64_t f = it.arrival - static_cast<int64_t>(latency_ms) * kRate / 1000;
+    if (f > 0) ret = fill_audio(self, f, true);
   } else {  // Eos
     if (!live) ret = fill_audio(self, in_total, false);  // output as long as the input
+    cover_texts(self, std::max(in_total, self->out_end));
     post_stats(self);
     for (GstPad *p : {self->srcpad, self->textpad, self->srctextpad}) gst_pad_push_event(p, gst_event_new_eos());
     gst_pad_pause_task(self->srcpad);
@@ -486,7 +509,7 @@ static void output_loop(GstRealtimeTranslator *self) {
   }
   if (ret == GST_FLOW_NOT_LINKED) ret = GST_FLOW_OK;  // audio pad unlinked: keep serving the others
   if (ret != GST_FLOW_OK) {
-    GST_DEBUG_OBJECT(self, "output task pausing: %s", gst_flow_get_name(ret));
+    GST_INFO_OBJECT(self, "output task pausing: %s", gst_flow_get_name(ret));
     if (ret == GST_FLOW_EOS || ret < GST_FLOW_EOS) {
       if (ret != GST_FLOW_FLUSHING && ret != GST_FLOW_EOS)
         GST_ELEMENT_FLOW_ERROR(self, ret);
@@ -523,6 +546,13 @@ static GstFlowReturn send_input(GstRealtimeTranslator *self, const uint8_t *data
   if (!s) return GST_FLOW_FLUSHING;
   s->push_audio(data, len);
   self->in_samples += static_cast<int64_t>(len / kBps);
+  if (live && self->in_samples - self->last_tick >= kRate / 10) {  // at most 10 ticks per second
+    self->last_tick = self->in_samples;
+    OutItem t;
+    t.kind = OutItem::Tick;
+    t.arrival = self->in_samples;
+    if (self->listener) self->listener->enqueue(std::move(t));
+  }
   if (!live) {
     // Non-live: do not run ahead of the network by more than 2 s (the engine's offline buffer
     // would drop the oldest input). Polls the engine's counter; bounded by flushing / failure.
@@ -713,6 +743,7 @@ static void reset_runtime(GstRealtimeTranslator *self) {
   self->in_samples = 0;
   self->eos_queued = false;
   self->out_end = self->text_end = self->srctext_end = 0;
+  self->last_tick = 0;
   self->segment_sent = false;
   self->late_warned = false;
   g_mutex_unlock(&self->lock);
