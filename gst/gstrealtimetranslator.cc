@@ -487,13 +487,16 @@ static void output_loop(GstRealtimeTranslator *self) {
     const bool src = it.kind == OutItem::SourceText;
     int64_t &end = src ? self->srctext_end : self->text_end;
     rtcgst::XlPlacement p = rtcgst::xl_place(it.mapped, it.arrival, end, floor);
+    // all pads advance together (downstream queues, muxers and prerolling sinks must not wait on
+    // one pad while another runs ahead): silence / GAP on the audio pad up to this text first
+    if (p.position > self->out_end) ret = fill_audio(self, p.position, live);
     end = p.position;
     GstBuffer *b = gst_buffer_new_memdup(it.text.data(), it.text.size());
     GST_BUFFER_PTS(b) = out_time(self, p.position);
     GST_BUFFER_DURATION(b) = GST_CLOCK_TIME_NONE;
     post_transcript(self, src, it.text, GST_BUFFER_PTS(b));
     GstFlowReturn r = gst_pad_push(src ? self->srctextpad : self->textpad, b);
-    if (r != GST_FLOW_OK && r != GST_FLOW_NOT_LINKED) ret = r;  // an unlinked text pad is fine
+    if (ret == GST_FLOW_OK && r != GST_FLOW_OK && r != GST_FLOW_NOT_LINKED) ret = r;  // an unlinked text pad is fine
   } else if (it.kind == OutItem::Tick) {
     // live: nothing will be placed before `floor` any more: GAP up to there (sinks preroll,
     // muxers and mixers move on)
