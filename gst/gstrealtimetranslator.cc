@@ -41,9 +41,9 @@ constexpr size_t kMaxQueued = 4096;
 constexpr guint kDefaultLatencyMs = 3000;
 constexpr guint kDefaultDrainTimeoutMs = 15000;
 constexpr const char *kDefaultLanguage = "es";
-constexpr const char *kLanguagesDoc =
-    "es (Spanish), pt (Portuguese), fr (French), ja (Japanese), ru (Russian), zh (Chinese), de (German), "
-    "ko (Korean), hi (Hindi), id (Indonesian), vi (Vietnamese), it (Italian), en (English)";
+#define RTC_XL_LANGUAGES_DOC                                                                             \
+  "es (Spanish), pt (Portuguese), fr (French), ja (Japanese), ru (Russian), zh (Chinese), de (German), " \
+  "ko (Korean), hi (Hindi), id (Indonesian), vi (Vietnamese), it (Italian), en (English)"
 
 enum {
   PROP_0,
@@ -875,14 +875,15 @@ static void gst_realtimetranslator_class_init(GstRealtimeTranslatorClass *klass)
   rtcgst::conn_props_install(oc, PROP_CONN_FIRST, info);
   const GParamFlags rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   const GParamFlags rwp = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
-  gchar *lang_blurb = g_strdup_printf(
-      "Target language of the translated speech and transcript, as an ISO-639-1 code. The service documents 13 "
-      "output languages: %s (the source language is detected automatically). Changing it while playing sends a "
-      "session.update; a code the service rejects is an element error",
-      kLanguagesDoc);
-  g_object_class_install_property(oc, PROP_LANGUAGE_CODE,
-                                  g_param_spec_string("language-code", "Target language", lang_blurb, kDefaultLanguage, rwp));
-  g_free(lang_blurb);
+  // the blurb is static (G_PARAM_STATIC_STRINGS): one literal
+  g_object_class_install_property(
+      oc, PROP_LANGUAGE_CODE,
+      g_param_spec_string("language-code", "Target language",
+                          "Target language of the translated speech and transcript, as an ISO-639-1 code. The service "
+                          "documents 13 output languages: " RTC_XL_LANGUAGES_DOC
+                          " (the source language is detected automatically). Changing it while playing sends a "
+                          "session.update; a code the service rejects is an element error",
+                          kDefaultLanguage, rwp));
   g_object_class_install_property(
       oc, PROP_SOURCE_TRANSCRIPTION,
       g_param_spec_string("source-transcription", "Source transcription model",
