@@ -364,7 +364,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // (EventContext::ttfa_us). Bounded: cleared with the conversation / on reconnect, and capped.
   std::unordered_map<std::string, int64_t> resp_ttfa_;
   static constexpr size_t kMaxRespTtfa = 256;
-  // ---- translation sessions (docs/protocol.md §15; session_translation.cc) ----
+  // ---- translation sessions (docs/protocol.md §15; the section "Translation sessions" below) ----
   bool xl() const { return ecfg_.endpoint.kind == SessionKind::Translation; }
   bool xl_close_requested_ = false;  // close_input() executed: session.close sent (resent after a reconnect)
   uint64_t xl_close_conn_ = 0;       // id of the connection session.close was last sent on
@@ -2264,7 +2264,7 @@ void Session::Impl::xl_send_close() {
   if (xl_close_conn_ == cur_->id) return;               // once per connection
   xl_close_conn_ = cur_->id;
   send_event(cur_.get(), "session.close", [](const std::string &eid) { return build_session_close(eid); });
-  // the server owes us session.closed: the watchdog's application check covers a silent server
+  // session.closed is awaited by the caller, bounded by its own timeout (close_input() contract)
   cur_->last_request_us = now_us();
 }
 
