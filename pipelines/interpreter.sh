@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Recipe: real-time interpreter. The model is told to translate; the translation is mixed over
-# the original, which is ducked (kept audible, much quieter) under it.
+# Recipe: live interpreter on the Realtime translation API (realtimetranslator). The translation
+# is mixed over the original, which is ducked (kept audible, much quieter) under it.
 #
-#   bash pipelines/interpreter.sh [speech.wav] [language]     # default: a generated English talk, Spanish
+#   bash pipelines/interpreter.sh [speech.wav] [language]   # default: a generated English talk, es
 #
-# What it shows: `instructions` turn the assistant into an interpreter. A tee splits the
-# original: one branch goes straight to audiomixer pad sink_0 at volume 0.2 (the ducked
-# original), the other through realtimeconv, whose translation goes to sink_1 at full volume.
-# Because the input is a file (not live), realtimeconv places each translated turn where the
-# speaker stopped, on the same timeline as the original, so the mixer lines them up. The original
-# branch has an unbounded queue: the translation of a sentence exists only once the sentence
-# ended. With a live source (autoaudiosrc) the same pipeline works live; set the mixer's latency.
+# language: an ISO-639-1 code (es, fr, de, ...) or an English language name (Spanish, French...).
+# What it shows: a tee splits the original: one branch goes straight to audiomixer pad sink_0 at
+# volume 0.2 (the ducked original), the other through realtimetranslator, whose translated speech
+# goes to sink_1 at full volume. The input is a file (not live), so the translator places each
+# translated phrase where its source phrase starts (elapsed_ms mapped onto the input timeline,
+# docs/translator.md) with silence in between: the mixer lines them up with the original. The
+# original branch has an unbounded queue: a translation exists only some time after its phrase.
+# With a live source (autoaudiosrc) the same pipeline works live (set the translator's latency).
 #
 # RTC_AUDIO_SINK replaces autoaudiosink (a gst-launch fragment), e.g.
 #   RTC_AUDIO_SINK='wavenc ! filesink location=interpreted.wav'
@@ -21,7 +22,7 @@ set -f  # RTC_AUDIO_SINK is split into words for gst-launch-1.0, never globbed
 rtc_check_plugin
 
 speech=${1:-}
-language=${2:-Spanish}
+language=$(rtc_language_code "${2:-es}")
 if [ -z "$speech" ]; then
   speech=$(rtc_tmpdir)/talk.wav
   rtc_say "$speech" --pause 3 --trail 2 \
@@ -38,10 +39,9 @@ gst-launch-1.0 -e -q \
   filesrc location="$speech" ! wavparse ! audioconvert ! audioresample ! "$pcm" ! tee name=orig \
   orig. ! queue $unbounded ! mix.sink_0 \
   orig. ! queue ! \
-    realtimeconv name=c ${endpoint:+"$endpoint"} \
-      instructions="You are a simultaneous interpreter. Translate everything the user says into $language. Say only the translation, nothing else." \
-      input-transcription-model=whisper-1 \
-  c.src ! "$pcm" ! queue $unbounded ! mix.sink_1 \
+    realtimetranslator name=t ${endpoint:+"$endpoint"} language-code="$language" \
+      source-transcription=gpt-realtime-whisper \
+  t.src ! "$pcm" ! queue $unbounded ! mix.sink_1 \
   audiomixer name=mix sink_0::volume=0.2 sink_1::volume=1.0 ! audioconvert ! $RTC_AUDIO_SINK \
-  c.transcript_src ! queue ! fakesink \
-  c.input_transcript_src ! queue ! fakesink
+  t.transcript_src ! queue $unbounded ! fakesink \
+  t.source_transcript_src ! queue $unbounded ! fakesink

@@ -160,3 +160,14 @@ rtc_say() {
   rtc_python "$RTC_ROOT/pipelines/make_speech.py" -o "$out" "$@"
 }
 
+
+# rtc_language_code NAME_OR_CODE: prints the ISO-639-1 code of a target language of the
+# translation API (es, Spanish -> es); anything else is printed as given (the element decides).
+rtc_language_code() {
+  case "${1,,}" in
+    spanish) echo es ;; portuguese) echo pt ;; french) echo fr ;; japanese) echo ja ;;
+    russian) echo ru ;; chinese) echo zh ;; german) echo de ;; korean) echo ko ;;
+    hindi) echo hi ;; indonesian) echo id ;; vietnamese) echo vi ;; italian) echo it ;;
+    english) echo en ;; *) echo "$1" ;;
+  esac
+}

@@ -6,9 +6,12 @@
 #include <gst/gst.h>
 
 #include "gstrealtimeconv.h"
+#include "gstrealtimetranslator.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
-  return GST_ELEMENT_REGISTER(realtimeconv, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER(realtimeconv, plugin);
+  ok &= GST_ELEMENT_REGISTER(realtimetranslator, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, realtimeconv,

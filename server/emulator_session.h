@@ -37,6 +37,7 @@ struct ConnectInfo {
   Dialect dialect = Dialect::GA;
   bool azure = false;
   bool transcription = false;  // ?intent=transcription
+  bool translation = false;    // /v1/realtime/translations, /openai/v1/realtime/translations
   bool beta_header_on_ga_model = false;
   std::string model;
   std::string path;  // path + query, for the log

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "emulator_session.h"
+#include "translation_session.h"
 
 namespace emu {
 namespace {
@@ -23,7 +24,9 @@ const char *kDescription =
     "Paths (ref. 1): /v1/realtime?model=M (OpenAI; preview dialect with header 'OpenAI-Beta: realtime=v1'\n"
     "  or sub-protocol 'openai-beta.realtime-v1', GA otherwise), /openai/realtime?api-version=V&deployment=D\n"
     "  (Azure preview), /openai/v1/realtime?model=D (Azure GA; api-version there -> HTTP 401).\n"
-    "  ?intent=transcription opens a transcription session. Anything else -> HTTP 404.\n"
+    "  ?intent=transcription opens a transcription session. /v1/realtime/translations?model=M and\n"
+    "  /openai/v1/realtime/translations?model=D open a translation session (server/translation_session.h).\n"
+    "  Anything else -> HTTP 404.\n"
     "Auth: with --api-key K the handshake must carry 'api-key: K', ?api-key=K, 'Authorization: Bearer K'\n"
     "  or the sub-protocol 'openai-insecure-api-key.K'; otherwise HTTP 401 with a JSON error body.\n"
     "\n"
@@ -56,6 +59,7 @@ struct Server {
   SoupServer *soup = nullptr;
   GMainLoop *loop = nullptr;
   std::set<EmulatorSession *> sessions;
+  std::set<TranslationSession *> translations;  // /v1/realtime/translations (translation_session.h)
   int handshakes = 0;
   int connections = 0;
   bool tls = false;
@@ -101,9 +105,10 @@ Resolved resolve(const Options &opts, SoupServerMessage *msg) {
   const char *beta = soup_message_headers_get_one(h, "OpenAI-Beta");
   const bool beta_header = (beta && strstr(beta, "realtime=v1")) ||
                            protocols.find("openai-beta.realtime-v1") != std::string::npos;
-  const bool openai = path == "/v1/realtime";
+  const bool openai = path == "/v1/realtime" || path == "/v1/realtime/translations";
   const bool azure_preview = path == "/openai/realtime";
-  const bool azure_ga = path == "/openai/v1/realtime";
+  const bool azure_ga = path == "/openai/v1/realtime" || path == "/openai/v1/realtime/translations";
+  r.info.translation = path == "/v1/realtime/translations" || path == "/openai/v1/realtime/translations";
   r.info.transcription = query_param(q, "intent") == "transcription";
 
   auto refuse = [&](int status, const std::string &body) {
@@ -195,6 +200,20 @@ void ws_handler(SoupServer *, SoupServerMessage *msg, const char *, SoupWebsocke
   Resolved r = resolve(srv->ctx.opts, msg);
   const int idx = srv->connections++;
   r.info.faults = srv->ctx.opts.fault_connections == 0 || idx < srv->ctx.opts.fault_connections;
+  if (r.info.translation) {  // translation sessions: their own class (translation_session.h)
+    auto *t = new TranslationSession(srv->ctx, conn, r.info, [srv](TranslationSession *gone) {
+      srv->translations.erase(gone);
+      g_idle_add(
+          [](gpointer p) -> gboolean {
+            delete static_cast<TranslationSession *>(p);
+            return G_SOURCE_REMOVE;
+          },
+          gone);
+    });
+    srv->translations.insert(t);
+    t->start();
+    return;
+  }
   auto *s = new EmulatorSession(srv->ctx, conn, soup_server_message_get_socket(msg), r.info,
                                 [srv](EmulatorSession *gone) {
                                   srv->sessions.erase(gone);
@@ -218,9 +237,10 @@ gboolean on_signal(gpointer data) {
   }
   srv->stopping = true;
   for (EmulatorSession *s : std::set<EmulatorSession *>(srv->sessions)) s->shutdown();
+  for (TranslationSession *s : std::set<TranslationSession *>(srv->translations)) s->shutdown();
   // Give close frames a moment to leave, then quit.
   g_timeout_add(
-      srv->sessions.empty() ? 0 : 300,
+      srv->sessions.empty() && srv->translations.empty() ? 0 : 300,
       [](gpointer d) -> gboolean {
         g_main_loop_quit(static_cast<Server *>(d)->loop);
         return G_SOURCE_REMOVE;
@@ -258,7 +278,7 @@ int main(int argc, char **argv) {
         *&log_path = os.log_path, *&close_code = os.close_code;
   gchar **&error_faults = os.error_faults;
   gint port = 0, session_max = -1, latency = 0, tdelay = 150, close_after = -1, delay_ms = 0, hs_status = 0,
-       hs_count = 0, malformed_after = -1, fault_conns = 0;
+       hs_count = 0, malformed_after = -1, fault_conns = 0, xlag = 300;
   gboolean no_log_audio = FALSE, tfail = FALSE, reject_beta = FALSE, verbose = FALSE;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 127.0.0.1)", "ADDR"},
@@ -291,6 +311,8 @@ int main(int argc, char **argv) {
       {"reject-beta-on-ga-models", 0, 0, G_OPTION_ARG_NONE, &reject_beta,
        "OpenAI-Beta: realtime=v1 with a gpt-realtime* model -> error beta_api_shape_disabled + close 4000 (ref. 1.2)",
        nullptr},
+      {"translation-lag-ms", 0, 0, G_OPTION_ARG_INT, &xlag,
+       "Translation sessions: delay from the end of a source phrase to its first output (default 300)", "MS"},
       {"fault-close-after", 0, 0, G_OPTION_ARG_INT, &close_after, "Close the socket after N server events", "N"},
       {"fault-close-code", 0, 0, G_OPTION_ARG_STRING, &close_code,
        "Close code for --fault-close-after (default 1011), or 'abrupt' to drop TCP without a close frame",
@@ -360,6 +382,7 @@ int main(int argc, char **argv) {
   o.log_audio = !no_log_audio;
   o.transcription_delay_ms = std::max(0, tdelay);
   o.transcription_fail = tfail;
+  o.translation_lag_ms = std::max(0, xlag);
   o.reject_beta_on_ga = reject_beta;
   o.verbose = verbose;
   o.fault_close_after = close_after;

@@ -29,6 +29,7 @@ struct Options {
   std::string log_path;
   bool log_audio = true;  // false: audio payloads are replaced by their length in the log
   int transcription_delay_ms = 150;
+  int translation_lag_ms = 300;  // translation sessions: phrase end -> first output (wall clock)
   bool transcription_fail = false;
   bool reject_beta_on_ga = false;
   bool verbose = false;

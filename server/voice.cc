@@ -32,6 +32,7 @@ const char *espeak_voice_for(const std::string &v) {
   };
   for (const auto &m : kMap)
     if (v == m.name) return m.espeak;
+  if (v.rfind("lang:", 0) == 0 && v.size() > 5) return v.c_str() + 5;  // translation: the target language's voice
   return "en-us";
 }
 

@@ -334,6 +334,10 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
       dialect = (!explicit_api_version.empty() || u.path == "/openai/realtime") ? Dialect::Preview : Dialect::GA;
       break;
   }
+  // Translation sessions (docs/protocol.md §15) exist only in the GA shape: no api-version, no
+  // OpenAI-Beta header, whatever the dialect setting says.
+  const bool translation = p.kind == SessionKind::Translation;
+  if (translation) dialect = Dialect::GA;
 
   if (u.scheme == "ws" && !is_loopback(u.host) && !p.allow_insecure) {
     *error = "refusing unencrypted ws:// to the non-loopback host " + u.host +
@@ -343,7 +347,9 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
 
   // Path: explicit full paths as given, else the standard one for the dialect and service.
   std::string path = u.path;
-  if (ends_with(path, "/realtime")) {
+  if (translation && ends_with(path, "/realtime/translations")) {
+    // as given
+  } else if (ends_with(path, "/realtime")) {
     // as given
   } else if (azure) {
     std::string base = path;
@@ -357,8 +363,15 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
     path += ends_with(path, "/v1") ? "/realtime" : "/v1/realtime";
   }
 
+  // Translation (docs/protocol.md §15): OpenAI wss://api.openai.com/v1/realtime/translations?model=M;
+  // Azure wss://<res>.openai.azure.com/openai/v1/realtime/translations?model=<deployment> with the
+  // api-key header (the form third-party clients use; NOT confirmed by Azure documentation).
+  if (translation && !ends_with(path, "/realtime/translations")) path += "/translations";
+
   std::string deployment = !p.deployment.empty() ? p.deployment : (!q_deployment.empty() ? q_deployment : q_model);
-  if (deployment.empty()) deployment = from_env("AZURE_OPENAI_DEPLOYMENT_NAME").value_or("");
+  // AZURE_OPENAI_DEPLOYMENT_NAME names a conversation deployment: never used for a translation session
+  if (deployment.empty() && !translation) deployment = from_env("AZURE_OPENAI_DEPLOYMENT_NAME").value_or("");
+  if (deployment.empty() && translation) deployment = "gpt-realtime-translate";
   if (deployment.empty()) deployment = dialect == Dialect::GA ? "gpt-realtime" : "gpt-4o-realtime-preview";
 
   std::vector<std::pair<std::string, std::string>> query;

@@ -94,6 +94,10 @@ struct SessionConfig {
   std::optional<int> max_output_tokens;   // 1..4096; nullopt = "inf"
   std::optional<double> speed;            // 0.25..1.5
   std::string extra_json;                 // JSON object deep-merged last into "session" (escape hatch)
+  // Translation sessions only (docs/protocol.md §15): audio.output.language, the target language
+  // (ISO-639-1). input_transcription (model only) and noise_reduction are sent too; the other
+  // fields above do not exist in a translation session and are never sent there.
+  std::string output_language;
 };
 
 // §2.6: per-response overrides for response.create. Everything optional.
@@ -162,6 +166,15 @@ std::string build_response_create(Dialect d, const ResponseParams *params, const
 std::string build_response_cancel(const std::string &response_id = {}, const std::string &event_id = {});
 std::string build_output_audio_buffer_clear(const std::string &event_id = {});
 
+// Translation sessions (docs/protocol.md §15): the only three client events there.
+// session.update {session:{audio:{input:{transcription, noise_reduction}, output:{language}}}}
+// (no type, model, formats, voice or turn detection: the session object has none of them).
+std::string build_translation_session_update(const SessionConfig &cfg, const std::string &event_id = {});
+// session.input_audio_buffer.append (hot path, as build_input_audio_append).
+void build_translation_audio_append(std::string &out, const uint8_t *data, size_t len,
+                                    const std::string &event_id = {});
+std::string build_session_close(const std::string &event_id = {});
+
 // ---------------------------------------------------------------------------------------------
 // Server events (§4). One parser for both dialects (§7.1 name table).
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +217,11 @@ enum class ServerEventType {
   FunctionCallArgumentsDelta,
   FunctionCallArgumentsDone,
   RateLimitsUpdated,
+  // Translation sessions (docs/protocol.md §15)
+  SessionClosed,                   // session.closed: the answer to session.close
+  TranslationInputTranscriptDelta,   // session.input_transcript.delta  (text, elapsed_ms)
+  TranslationOutputTranscriptDelta,  // session.output_transcript.delta (text, elapsed_ms)
+  TranslationOutputAudioDelta,       // session.output_audio.delta (audio, elapsed_ms, sample_rate, channels, format)
 };
 
 const char *server_event_type_name(ServerEventType t);  // canonical GA name, "unknown" for Unknown
@@ -280,6 +298,11 @@ struct ServerEvent {
   std::vector<RateLimit> rate_limits;
   Usage usage;                  // InputTranscriptionCompleted (token usage), when present
   std::string raw_json;         // Unknown events: the whole frame
+  // Translation deltas (docs/protocol.md §15): elapsed_ms, -1 when absent or null; the audio
+  // delta's declared format (0 / "" when absent: PCM16 24 kHz mono is then assumed).
+  int64_t elapsed_ms = -1;
+  int sample_rate = 0, channels = 0;
+  std::string format;
 };
 
 struct ParsedServerEvent {

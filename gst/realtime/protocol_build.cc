@@ -661,3 +661,49 @@ std::string build_output_audio_buffer_clear(const std::string &event_id) {
 }
 
 }  // namespace rtc
+
+// ---------------------------------------------------------------------------------------------
+// Translation sessions (docs/protocol.md §15)
+
+namespace rtc {
+
+std::string build_translation_session_update(const SessionConfig &cfg, const std::string &event_id) {
+  JValue in = JValue::object();
+  if (cfg.input_transcription && !cfg.input_transcription->model.empty()) {
+    JValue t = JValue::object();
+    t.set("model", jstr(cfg.input_transcription->model));  // no language / prompt in this session
+    in.set("transcription", std::move(t));
+  } else {
+    in.set("transcription", JValue::null());
+  }
+  in.set("noise_reduction", noise_reduction(cfg.noise_reduction));
+  JValue audio = JValue::object();
+  audio.set("input", std::move(in));
+  if (!cfg.output_language.empty()) {
+    JValue out = JValue::object();
+    out.set("language", jstr(cfg.output_language));
+    audio.set("output", std::move(out));
+  }
+  JValue s = JValue::object();
+  s.set("audio", std::move(audio));
+  merge_extra(&s, cfg.extra_json);
+  return with_session("session.update", event_id, std::move(s));
+}
+
+void build_translation_audio_append(std::string &out, const uint8_t *data, size_t len, const std::string &event_id) {
+  static const char kHead[] = "{\"type\":\"session.input_audio_buffer.append\"";
+  out.clear();
+  out.reserve(sizeof kHead + event_id.size() + 32 + base64_encoded_len(len));
+  out.append(kHead, sizeof kHead - 1);
+  if (!event_id.empty()) {
+    out += ",\"event_id\":";
+    write_string(out, event_id);
+  }
+  out += ",\"audio\":\"";
+  if (len > 0) base64_encode_append(out, data, len);
+  out += "\"}";
+}
+
+std::string build_session_close(const std::string &event_id) { return simple("session.close", event_id); }
+
+}  // namespace rtc

@@ -11,6 +11,7 @@
 //   - millisecond and token counts are integers (no fraction, no exponent).
 #include <json-glib/json-glib.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <unordered_map>
@@ -74,6 +75,11 @@ constexpr NameEntry kNames[] = {
     {"response.function_call_arguments.delta", T::FunctionCallArgumentsDelta},
     {"response.function_call_arguments.done", T::FunctionCallArgumentsDone},
     {"rate_limits.updated", T::RateLimitsUpdated},
+    // translation sessions (docs/protocol.md §15)
+    {"session.closed", T::SessionClosed},
+    {"session.input_transcript.delta", T::TranslationInputTranscriptDelta},
+    {"session.output_transcript.delta", T::TranslationOutputTranscriptDelta},
+    {"session.output_audio.delta", T::TranslationOutputAudioDelta},
 };
 
 T lookup_type(const std::string &name) {
@@ -596,6 +602,32 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
         }
       }
       break;
+    // translation sessions (docs/protocol.md §15)
+    case T::SessionClosed:
+      break;
+    case T::TranslationInputTranscriptDelta:
+    case T::TranslationOutputTranscriptDelta:
+      ev.text = f.str("delta", true);
+      ev.elapsed_ms = f.integer("elapsed_ms", false, -1);
+      if (ev.elapsed_ms < 0) ev.elapsed_ms = -1;  // a negative position means nothing: as absent
+      break;
+    case T::TranslationOutputAudioDelta: {
+      ev.elapsed_ms = f.integer("elapsed_ms", false, -1);
+      if (ev.elapsed_ms < 0) ev.elapsed_ms = -1;  // a negative position means nothing: as absent
+      ev.sample_rate = static_cast<int>(std::clamp<int64_t>(f.integer("sample_rate", false, 0), 0, 1000000));
+      ev.channels = static_cast<int>(std::clamp<int64_t>(f.integer("channels", false, 0), 0, 64));
+      ev.format = f.str("format", false);
+      const std::string delta = f.str("delta", true);
+      if (f.failed()) break;
+      ev.audio.resize(base64_decoded_max(delta.size()));
+      size_t n = 0;
+      if (!base64_decode(delta.data(), delta.size(), ev.audio.data(), &n)) {
+        f.set(ctx + ": field \"delta\" is not valid base64");
+        break;
+      }
+      ev.audio.resize(n);
+      break;
+    }
   }
   g_object_unref(parser);
   if (!err.empty()) {

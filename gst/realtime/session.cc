@@ -268,7 +268,7 @@ void parse_error_body(const char *data, size_t len, std::string *code, std::stri
   }
 }
 
-enum class CmdKind { UpdateConfig, Flush, Commit, Clear, CreateResponse, Cancel, SendText, FunctionOutput, Truncate, Delete };
+enum class CmdKind { UpdateConfig, Flush, Commit, Clear, CreateResponse, Cancel, SendText, FunctionOutput, Truncate, Delete, CloseInput };
 
 const char *cmd_name(CmdKind k) {
   switch (k) {
@@ -282,6 +282,7 @@ const char *cmd_name(CmdKind k) {
     case CmdKind::FunctionOutput: return "function_output";
     case CmdKind::Truncate: return "truncate";
     case CmdKind::Delete: return "delete_item";
+    case CmdKind::CloseInput: return "close_input";
   }
   return "?";
 }
@@ -439,6 +440,13 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // (EventContext::ttfa_us). Bounded: cleared with the conversation / on reconnect, and capped.
   std::unordered_map<std::string, int64_t> resp_ttfa_;
   static constexpr size_t kMaxRespTtfa = 256;
+  // ---- translation sessions (docs/protocol.md §15; the section "Translation sessions" below) ----
+  bool xl() const { return ecfg_.endpoint.kind == SessionKind::Translation; }
+  bool xl_close_requested_ = false;  // close_input() executed: session.close sent (resent after a reconnect)
+  uint64_t xl_close_conn_ = 0;       // id of the connection session.close was last sent on
+  void xl_send_close();
+  void xl_on_audio(Conn *c, const ServerEvent &ev);
+  void xl_on_closed();
 
   // ---- public side helpers ----
   void wake_locked();
@@ -805,7 +813,10 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
 
 void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {
   size_t take = data.size();
-  build_input_audio_append(append_buf_, data.data(), take);
+  if (xl())
+    build_translation_audio_append(append_buf_, data.data(), take);
+  else
+    build_input_audio_append(append_buf_, data.data(), take);
   send_raw(cur_.get(), append_buf_);
   timeline_.add(pos / in_bps_net_, static_cast<int64_t>(take) / in_bps_net_);
   double ms = static_cast<double>(take) * 1000.0 / (in_rate_net_ * in_bps_net_);
@@ -991,6 +1002,7 @@ void Session::Impl::do_start() {
   active_ = true;
   attempt_ = 0;
   renew_due_ = false;
+  xl_close_requested_ = false;
   {
     std::lock_guard<std::mutex> lk(mu);
     ecfg_ = cfg_pub;
@@ -1395,7 +1407,7 @@ void Session::Impl::conn_lost(Conn *c, const std::string &reason, int fatal_clos
   requeue_unconfirmed();
   retire(cur_, true);
   retire(next_, true);
-  if (!active_ || state_ == SessionState::Failed) return;
+  if (!active_ || state_ == SessionState::Failed || (xl() && state_ == SessionState::Idle)) return;  // Idle: translation closed
   log(LogLevel::Warning, "connection lost: " + reason);
   if (fatal_close > 0) {
     SessionError e;
@@ -1537,6 +1549,9 @@ void Session::Impl::watchdog_pass() {
 void Session::Impl::arm_renewal() {
   clear_timer(renew_timer_);
   if (ecfg_.renew_margin_s <= 0 || !cur_ || cur_->info.expires_at <= 0) return;
+  // translation: no response boundary to switch at (a switch would lose the old session's
+  // unprocessed audio); the server closing at expires_at is handled as a reconnect
+  if (xl()) return;
   int64_t due_us = (cur_->info.expires_at - ecfg_.renew_margin_s) * G_USEC_PER_SEC - g_get_real_time();
   int64_t ms = std::max<int64_t>(0, due_us / 1000);
   ms = std::min<int64_t>(ms, 24LL * 3600 * 1000);
@@ -1618,7 +1633,9 @@ std::string Session::Impl::send_event(Conn *c, const char *type, const std::func
 void Session::Impl::send_session_update(Conn *c) {
   Dialect d = c->dialect;
   SessionConfig cfg = scfg_;
-  std::string id = send_event(c, "session.update", [&](const std::string &eid) { return build_session_update(d, cfg, eid); });
+  std::string id = send_event(c, "session.update", [&](const std::string &eid) {
+    return xl() ? build_translation_session_update(cfg, eid) : build_session_update(d, cfg, eid);
+  });
   c->update_event_id = id;
   c->updates_unanswered.push_back(id);
   c->update_marks[id] = c->sent_off;
@@ -1808,6 +1825,10 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
     }
     return;
   }
+  if (p.event.type == ServerEventType::TranslationOutputAudioDelta) {
+    xl_on_audio(c, p.event);
+    return;
+  }
   handle_event(c, p.event);
   if (acks_due_ > 0) {
     update_acks_pub.fetch_add(acks_due_);
@@ -1906,6 +1927,11 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       break;
     case ServerEventType::Error:
       handle_error_event(c, ev);  // may retire `c` (fatal / expired); the event is still delivered
+      break;
+    case ServerEventType::TranslationInputTranscriptDelta:
+    case ServerEventType::TranslationOutputTranscriptDelta:
+      // elapsed_ms on the caller's input timeline (docs/protocol.md §15), across reconnects
+      if (ev.elapsed_ms >= 0) ctx.input_start_sample = timeline_.to_caller(ms_to_in_samples(ev.elapsed_ms));
       break;
     case ServerEventType::SpeechStarted: {
       int64_t s = server_pos("audio_start_ms", ev.audio_start_ms);
@@ -2093,6 +2119,8 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
     pump_deferred();
     maybe_switch();
     maybe_start_renewal();
+  } else if (ev.type == ServerEventType::SessionClosed && xl()) {
+    xl_on_closed();
   } else if (ev.type == ServerEventType::SessionUpdated && state_ == SessionState::Ready) {
     // queued commands may have been waiting for Ready
     std::lock_guard<std::mutex> lk(mu);
@@ -2257,6 +2285,9 @@ void Session::Impl::become_ready() {
   }
   arm_renewal();
   pump_deferred();
+  // translation: a session.close sent into a lost connection is sent again into the new one,
+  // after the audio that waited for it (run_queued above sent that)
+  if (xl() && xl_close_requested_ && active_) xl_send_close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2420,6 +2451,11 @@ void Session::Impl::exec(Cmd &c) {
     case CmdKind::Delete:
       send_event(conn, "conversation.item.delete", [&](const std::string &eid) { return build_item_delete(c.a, eid); });
       break;
+    case CmdKind::CloseInput:
+      // the audio before the mark went out above, including a partial chunk
+      xl_close_requested_ = true;
+      xl_send_close();
+      break;
   }
 }
 
@@ -2547,6 +2583,69 @@ void Session::set_engine_config(const EngineConfig &cfg) {
 }
 
 void Session::push_audio(const uint8_t *data, size_t len) { impl_->push(data, len); }
+
+// =============================================================================================
+// Translation sessions (docs/protocol.md §15). Kept together here: they need Impl. The rest of
+// the engine serves them unchanged (connect, configure, reconnect with backoff, input timeline).
+
+void Session::Impl::xl_send_close() {
+  if (!cur_ || state_ != SessionState::Ready) return;  // sent again once Ready (become_ready)
+  if (xl_close_conn_ == cur_->id) return;               // once per connection
+  xl_close_conn_ = cur_->id;
+  send_event(cur_.get(), "session.close", [](const std::string &eid) { return build_session_close(eid); });
+  // session.closed is awaited by the caller, bounded by its own timeout (close_input() contract)
+  cur_->last_request_us = now_us();
+}
+
+void Session::Impl::xl_on_audio(Conn *c, const ServerEvent &ev) {
+  if (c != cur_.get()) return;
+  const bool pcm16 = ev.format.empty() || ev.format == "pcm16" || ev.format == "audio/pcm";
+  if ((ev.sample_rate != 0 && ev.sample_rate != 24000) || ev.channels > 1 || !pcm16) {
+    SessionError e;
+    e.cls = ErrorClass::Warning;
+    e.code = "unsupported_output_format";
+    e.message = "translated audio delta in an unsupported format (" + (ev.format.empty() ? std::string("pcm16") : ev.format) +
+                ", " + std::to_string(ev.sample_rate) + " Hz, " + std::to_string(ev.channels) +
+                " channel(s)); only PCM16 24 kHz mono is supported: delta dropped";
+    log(LogLevel::Warning, e.message);
+    emit_error(e);
+    return;
+  }
+  stat([&](SessionStats &x) {
+    x.audio_bytes_received += ev.audio.size();
+    x.audio_ms_received += static_cast<double>(ev.audio.size()) / 48.0;
+  });
+  if (ev.audio.empty()) return;
+  void *h = nullptr;
+  uint8_t *m = listener->alloc_audio(ev.audio.size(), &h);
+  if (!m) return;
+  memcpy(m, ev.audio.data(), ev.audio.size());
+  AudioDeltaInfo info;
+  info.receive_time_us = c->last_rx_us;
+  info.elapsed_ms = ev.elapsed_ms;
+  if (ev.elapsed_ms >= 0) info.input_sample = timeline_.to_caller(ms_to_in_samples(ev.elapsed_ms));
+  info.input_sent_samples = timeline_.to_caller(timeline_.sent());
+  info.generation = generation_;
+  listener->on_audio(h, ev.audio.size(), info);
+}
+
+void Session::Impl::xl_on_closed() {
+  // session.closed: every output of the closed input has been delivered; close the socket
+  log(LogLevel::Info, "translation session closed by the server after session.close");
+  clear_timer(backoff_timer_);
+  clear_timer(renew_timer_);
+  clear_timer(renew_retry_timer_);
+  disarm_watchdog();
+  set_state(SessionState::Idle, "session closed");
+  retire(next_, false);
+  retire(cur_, false);
+}
+
+bool Session::close_input() {
+  Cmd c;
+  c.kind = CmdKind::CloseInput;
+  return impl_->enqueue(std::move(c));
+}
 
 void Session::flush_audio() {
   Cmd c;

@@ -138,6 +138,13 @@ struct AudioDeltaInfo {
   int output_index = 0, content_index = 0;
   int64_t item_offset_bytes = 0;  // bytes of this item's audio received before this delta
   int64_t receive_time_us = 0;    // g_get_monotonic_time() when the complete frame was received
+  // Translation sessions (docs/protocol.md §15): elapsed_ms of the delta (-1 when absent/null),
+  // mapped onto the caller's input timeline as input_sample (-1 when absent or unmappable), and
+  // the caller's input position the server had been sent when the delta arrived.
+  int64_t elapsed_ms = -1;
+  int64_t input_sample = -1;
+  int64_t input_sent_samples = -1;
+  uint32_t generation = 0;
 };
 
 struct FunctionCall {
@@ -237,6 +244,12 @@ class Session {
   // Sends what is pending in the chunker now (e.g. before a commit).
   void flush_audio();
 
+  // Translation sessions (docs/protocol.md §15): sends every pending input byte (a partial chunk
+  // too), then session.close; the server answers with its remaining output and session.closed,
+  // delivered through on_server_event (ServerEventType::SessionClosed), after which the engine
+  // closes the connection and goes Idle ("session closed"). If the connection is lost before,
+  // session.close is sent again into the reconnected session. Bound the wait by a timeout.
+  bool close_input();
   bool commit();   // flushes pending audio, then input_audio_buffer.commit
   bool clear();    // drops pending audio, input_audio_buffer.clear
   // Queued behind the active response of the default conversation (never sent to fail).
