@@ -6,9 +6,10 @@
 #include <gst/gst.h>
 
 #include "gstrealtimeconv.h"
+#include "gstrealtimetranscriber.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
-  return GST_ELEMENT_REGISTER(realtimeconv, plugin);
+  return GST_ELEMENT_REGISTER(realtimeconv, plugin) && GST_ELEMENT_REGISTER(realtimetranscriber, plugin);
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, realtimeconv,
