@@ -146,6 +146,7 @@ struct TxState {
   std::atomic<bool> live{false};
   std::atomic<guint64> first_pts{GST_CLOCK_TIME_NONE};  // PTS of input sample 0
   std::atomic<uint64_t> late_texts{0};
+  std::atomic<int64_t> committed_end{0};  // end of the last committed item (listener)
   // local commits: speech span (absolute input samples) of each commit, in commit order; bounded
   // (kMaxSpans, oldest dropped: its utterance is then placed over its committed span). Under mu.
   std::deque<rtcgst::TextSpan> speech_spans;
@@ -167,6 +168,9 @@ struct _GstRealtimeTranscriber {
   rtc::AudioFormat fmt = rtc::AudioFormat::PCM16;
   bool local_commit = true;
   rtcgst::LocalCommit vad;
+  double threshold = kDefaultThreshold;
+  int64_t frame_pos = 0;         // input sample at the end of the current analysis frame
+  int64_t last_speech_end = -1;  // input sample at the end of the last speech frame
   std::vector<int16_t> frame;  // current 10 ms analysis frame (decoded)
   // src task only
   bool sent_header = false;
@@ -261,6 +265,7 @@ void TxListener::on_server_event(const rtc::ServerEvent &ev, const rtc::EventCon
       break;
     case rtc::ServerEventType::InputBufferCommitted:
       e.kind = TxEvent::Committed;
+      if (e.end > st_->committed_end.load()) st_->committed_end = e.end;
       st_->commits_seen++;
       break;
     default:
@@ -446,7 +451,8 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
           for (const auto &w : rtcgst::split_words(e.text, sp)) push_text(self, w);
         }
         post_transcript(self, e.text, true, sp.start, sp.end, e.confidence, e.item_id);
-        gst_pad_push_event(self->srcpad, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+        if (!e.text.empty())  // an utterance without words closes no caption line
+          gst_pad_push_event(self->srcpad, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
                                                               gst_structure_new_empty("rstranscribe/final-transcript")));
       }
       if (e.end >= 0) {
@@ -561,6 +567,7 @@ static bool start_session(GstRealtimeTranscriber *self) {
   sc.include_logprobs = self->s.confidence;
   rtcgst::LocalCommit::Params vp;
   vp.threshold_dbfs = self->s.threshold;
+  self->threshold = self->s.threshold;
   vp.silence_ms = static_cast<int>(self->s.end_of_speech);
   vp.max_segment_ms = static_cast<int>(self->s.max_segment);
   self->lag_samples = rtcgst::nominal_lag_ms(self->s.delay, streaming) * self->rate / 1000;
@@ -663,6 +670,8 @@ static GstFlowReturn sink_chain(GstPad *, GstObject *parent, GstBuffer *buf) {
     if (static_cast<int>(self->frame.size()) == frame_len) {
       const double lvl = rtcgst::level_dbfs(self->frame.data(), self->frame.size());
       self->frame.clear();
+      self->frame_pos += frame_len;
+      if (lvl >= self->threshold) self->last_speech_end = self->frame_pos;
       if (self->local_commit && self->vad.frame(lvl, frame_len)) {
         // the commit ends exactly at this frame: audio up to here, commit, then the rest
         self->session->push_audio(m.data + pushed * bps, (i + 1 - pushed) * bps);
@@ -740,9 +749,12 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       if (!self->st) return gst_pad_event_default(pad, parent, event);
       gst_event_unref(event);
       // commit what is pending (>= 100 ms, the service minimum) and let the task wait for it
-      const int64_t pending = self->st->samples_in.load() - self->st->buffer_start.load();
-      if (self->session && pending * 10 >= self->rate && (self->vad.heard_speech() || !self->local_commit))
-        commit_now(self, self->vad.take_span());
+      // local commit: what was buffered since the last commit, if it held speech; server VAD:
+      // only when speech was heard after the server's last commit
+      const int64_t from = self->local_commit ? self->st->buffer_start.load() : self->st->committed_end.load();
+      const int64_t pending = self->st->samples_in.load() - from;
+      const bool speech = self->local_commit ? self->vad.heard_speech() : self->last_speech_end > from;
+      if (self->session && pending * 10 >= self->rate && speech) commit_now(self, self->vad.take_span());
       TxEvent e;
       e.kind = TxEvent::Eos;
       self->st->push(std::move(e));
@@ -867,6 +879,8 @@ static GstStateChangeReturn change_state(GstElement *element, GstStateChange tra
     self->frame.clear();
     self->item_speech.clear();
     self->vad.reset();
+    self->frame_pos = 0;
+    self->last_speech_end = -1;
   }
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) stop_all(self);
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_realtimetranscriber_parent_class)->change_state(element, transition);

@@ -701,6 +701,11 @@ void EmulatorSession::commit_audio(const std::string &item_id, std::vector<uint8
   p.fmt = cfg_.input_format;
   it->content.push_back(std::move(p));
   bool bind_turn = true;
+  if (cfg_.transcription_session && !live_model()) {  // transcription hook: silence says nothing
+    std::vector<int16_t> pcm;
+    decode_to_s16(it->content[0].fmt, it->content[0].audio.data(), it->content[0].audio.size(), pcm);
+    bind_turn = audio_has_speech(pcm.data(), pcm.size(), fmt_rate(it->content[0].fmt));
+  }
   if (live_model()) {  // transcription hook: a buffer in which nobody spoke says nothing
     bind_turn = live_.heard_speech();
     live_rest_ = live_.rest();
@@ -1128,6 +1133,11 @@ void EmulatorSession::handle_item_create(JsonObject *o, const std::optional<std:
     for (const auto &p : it->content) has_audio |= p.kind == Part::Kind::InputAudio;
     if (has_audio) {
       bool bind_turn = true;
+  if (cfg_.transcription_session && !live_model()) {  // transcription hook: silence says nothing
+    std::vector<int16_t> pcm;
+    decode_to_s16(it->content[0].fmt, it->content[0].audio.data(), it->content[0].audio.size(), pcm);
+    bind_turn = audio_has_speech(pcm.data(), pcm.size(), fmt_rate(it->content[0].fmt));
+  }
   if (live_model()) {  // transcription hook: a buffer in which nobody spoke says nothing
     bind_turn = live_.heard_speech();
     live_rest_ = live_.rest();

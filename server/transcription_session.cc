@@ -39,6 +39,18 @@ std::optional<TxValidation> validate_transcription(const std::string &model, con
   return std::nullopt;
 }
 
+bool audio_has_speech(const int16_t *s, size_t n, int rate) {
+  Vad v;
+  Vad::Params p;
+  p.threshold = 0.5;
+  p.prefix_padding_ms = 0;
+  p.silence_duration_ms = 200;
+  v.configure(p, rate, 0);
+  std::vector<Vad::Event> evs;
+  v.feed(s, n, evs);
+  return !evs.empty() || v.in_speech();
+}
+
 std::vector<std::string> split_word_deltas(const std::string &s) {
   std::vector<std::string> out;
   std::string cur;

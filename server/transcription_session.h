@@ -41,6 +41,10 @@ struct TxValidation {
 std::optional<TxValidation> validate_transcription(const std::string &model, const std::string &delay,
                                                    bool has_prompt, bool has_keywords, bool turn_detection_on);
 
+// True when some 10 ms frame of the audio reaches -30 dBFS (the vad.h detector at threshold
+// 0.5): a committed buffer without speech is transcribed as "" in transcription sessions.
+bool audio_has_speech(const int16_t *s, size_t n, int rate);
+
 // Splits text into words that concatenate back to the text ("Hello", " world", "!").
 std::vector<std::string> split_word_deltas(const std::string &s);
 
