@@ -64,7 +64,7 @@ constexpr guint kDefaultEndOfSpeech = 600, kDefaultMaxSegment = 15000, kDefaultE
 constexpr double kDefaultThreshold = -40.0;
 
 struct TxEvent {
-  enum Kind { Delta, Completed, Failed, Segment, Committed, Error, SegmentMarker, Eos } kind = Delta;
+  enum Kind { Delta, Completed, Failed, Segment, Committed, Error, SegmentMarker, Eos, Reconnected } kind = Delta;
   std::string text, item_id, speaker;
   int64_t start = -1, end = -1;  // input samples
   bool committed = false;
@@ -111,6 +111,7 @@ class TxListener : public rtc::SessionListener {
   void on_state(rtc::SessionState s, const std::string &detail) override;
   void on_log(rtc::LogLevel level, const std::string &msg) override;
   void on_input_dropped(int64_t first, int64_t samples) override;
+  void on_reconnected(int, bool) override;
 
  private:
   TxState *st_;
@@ -306,6 +307,12 @@ void TxListener::on_input_dropped(int64_t first, int64_t samples) {
                      " were dropped while the service was unreachable", samples, first);
 }
 
+void TxListener::on_reconnected(int, bool) {
+  TxEvent e;
+  e.kind = TxEvent::Reconnected;
+  st_->push(std::move(e));
+}
+
 void TxListener::on_log(rtc::LogLevel level, const std::string &msg) {
   if (level <= rtc::LogLevel::Warning)
     GST_WARNING_OBJECT(st_->element, "%s", msg.c_str());
@@ -466,6 +473,24 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
                                           "text", G_TYPE_STRING, e.text.c_str(), "item-id", G_TYPE_STRING,
                                           e.item_id.c_str(), NULL);
       gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+      return;
+    }
+    case TxEvent::Reconnected: {
+      // A new server session: the audio of the old one's uncommitted buffer and its unanswered
+      // commits / transcriptions are gone (the service keeps nothing across connections; the
+      // input timeline goes on, docs/transcriber.md). Count them as lost instead of waiting.
+      const int unanswered = self->st->commits_sent.load() - self->st->commits_seen.load();
+      const int lost = std::max(0, unanswered) + self->outstanding;
+      self->st->commits_seen = self->st->commits_sent.load();
+      self->outstanding = 0;
+      self->item_speech.clear();
+      {
+        std::lock_guard<std::mutex> lk(self->st->mu);
+        self->st->speech_spans.clear();
+      }
+      if (lost > 0)
+        GST_ELEMENT_WARNING(self, RESOURCE, READ, ("The connection was replaced; %d utterance(s) were not transcribed.", lost),
+                            ("reconnected to a new transcription session"));
       return;
     }
     case TxEvent::Error:

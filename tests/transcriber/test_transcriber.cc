@@ -110,11 +110,14 @@ GstPadProbeReturn probe_cb(GstPad *, GstPadProbeInfo *info, gpointer data) {
 
 class TranscriberPipeline : public ::testing::Test {
  protected:
+  virtual std::vector<std::string> emulator_faults() { return {}; }
   void SetUp() override {
     gst_init(nullptr, nullptr);
     std::string err;
     std::string scen = rtctest::env_or("RTC_SOURCE_ROOT", ".") + "/server/scenarios/weather.json";
-    if (!emu.start({"--voice", "tone", "--scenario", scen}, &err)) {
+    std::vector<std::string> args = {"--voice", "tone", "--scenario", scen};
+    for (auto &a : emulator_faults()) args.push_back(a);
+    if (!emu.start(args, &err)) {
       if (rtctest::env_or("RTC_EMULATOR", "").empty()) GTEST_SKIP() << err;
       FAIL() << err;
     }
@@ -250,6 +253,31 @@ TEST_F(TranscriberPipeline, RejectedConfigurationIsAnError) {
   EXPECT_NE(std::string(e->message).find("rejected the transcription configuration"), std::string::npos) << e->message;
   g_error_free(e);
   gst_message_unref(m);
+}
+
+// The first connection drops (close 1011) in the middle of the utterance. The audio the old
+// server session held is gone (the service keeps nothing across connections): the element must
+// not wait for its transcript (EOS comes without the eos-timeout), says so with a warning, and any
+// text it still gives stays on the input timeline (inside the pushed audio, in order).
+class TranscriberReconnect : public TranscriberPipeline {
+ protected:
+  std::vector<std::string> emulator_faults() override {
+    return {"--fault-close-after", "4", "--fault-connections", "1"};
+  }
+};
+
+TEST_F(TranscriberReconnect, MidUtteranceReconnectKeepsTheTimeline) {
+  build(false, "reconnect-attempts=3 eos-timeout=120000");
+  if (HasFatalFailure()) return;
+  push(300, false);
+  push(3200, true);
+  push(1000, false);
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  ASSERT_TRUE(wait([&] { return out.eos; }, 60s)) << "EOS waited for a transcript that cannot come";
+  EXPECT_GE(emu.log().sessions().size(), 2u) << "the fault did not cut the first connection";
+  expect_ordered();
+  std::lock_guard<std::mutex> lk(out.mu);
+  for (auto &t : out.texts) EXPECT_LE(t.second.first + t.second.second, 4500 * GST_MSECOND) << t.first;
 }
 
 }  // namespace
