@@ -768,7 +768,8 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       return TRUE;
     }
     case GST_EVENT_STREAM_START:
-      gst_event_unref(event);  // the src task sends its own
+    case GST_EVENT_TAG:  // the src task sends its own stream-start; audio tags do not describe the text
+      gst_event_unref(event);
       return TRUE;
     case GST_EVENT_EOS: {
       if (!self->st) return gst_pad_event_default(pad, parent, event);
