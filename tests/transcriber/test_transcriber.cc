@@ -129,9 +129,9 @@ class TranscriberPipeline : public ::testing::Test {
     }
     emu.stop();
   }
-  void build(bool live, const std::string &extra) {
+  void build(bool live, const std::string &extra, const std::string &convert = "") {
     std::string desc = std::string("appsrc name=src format=time is-live=") + (live ? "true" : "false") +
-                       " caps=audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved ! "
+                       " caps=audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved ! " + convert +
                        "realtimetranscriber name=tx endpoint=" +
                        emu.url + " api-key=test-key " + extra + " ! appsink name=sink sync=false";
     GError *e = nullptr;
@@ -237,6 +237,23 @@ TEST_F(TranscriberPipeline, PreviewServerVadCommittedModel) {
   EXPECT_EQ(all_text(), kTurn0);
   EXPECT_EQ(out.finals, 1);
   expect_ordered();
+}
+
+// G.711 u-law at 8 kHz (audio/pcmu): same words, same placement.
+TEST_F(TranscriberPipeline, G711UlawInput) {
+  build(false, "", "audioresample ! audio/x-raw,rate=8000 ! mulawenc ! ");
+  if (HasFatalFailure()) return;
+  push(300, false);
+  push(3200, true);
+  push(1000, false);
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  ASSERT_TRUE(wait([&] { return out.eos; })) << "no EOS";
+  EXPECT_EQ(all_text(), kTurn0);
+  EXPECT_EQ(out.finals, 1);
+  expect_ordered();
+  std::lock_guard<std::mutex> lk(out.mu);
+  ASSERT_FALSE(out.texts.empty());
+  EXPECT_LE(std::llabs(static_cast<long long>(out.texts[0].second.first) - 300LL * GST_MSECOND), 10LL * GST_MSECOND);
 }
 
 // A rejected configuration (server turn detection with a streaming model) is an element error.
