@@ -6,10 +6,12 @@
 #include <gst/gst.h>
 
 #include "gstrealtimeconv.h"
+#include "gstrealtimetranscriber.h"
 #include "gstrealtimetranslator.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ok = GST_ELEMENT_REGISTER(realtimeconv, plugin);
+  ok &= GST_ELEMENT_REGISTER(realtimetranscriber, plugin);
   ok &= GST_ELEMENT_REGISTER(realtimetranslator, plugin);
   return ok;
 }

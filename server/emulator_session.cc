@@ -603,6 +603,7 @@ void EmulatorSession::handle_append(JsonObject *o, const std::optional<std::stri
     return;
   }
   if (bytes.empty()) return;
+  if (live_model()) live_feed(bytes);  // transcription hook: streaming model deltas
   std::vector<int16_t> pcm;
   if (cfg_.turn_detection.type != TurnDetection::Type::None) decode_to_s16(f, bytes.data(), bytes.size(), pcm);
   in_buf_.insert(in_buf_.end(), bytes.begin(), bytes.end());
@@ -665,6 +666,7 @@ void EmulatorSession::handle_commit(const std::optional<std::string> &eid) {
     return;
   }
   std::string item_id = speech_item_id_.empty() ? new_id("item_", 21) : speech_item_id_;
+  if (live_model() && !live_item_id_.empty()) item_id = live_item_id_;  // transcription hook
   speech_item_id_.clear();
   vad_.reset_turn();
   std::vector<uint8_t> audio;
@@ -674,6 +676,9 @@ void EmulatorSession::handle_commit(const std::optional<std::string> &eid) {
 }
 
 void EmulatorSession::handle_clear(const std::optional<std::string> &) {
+  live_begun_ = false;  // transcription hook: the cleared words are never sent
+  live_item_id_.clear();
+  live_.rest();
   in_buf_.clear();
   buf_start_ticks_ = timeline_ticks_;  // the timeline is not reset (§6, §12 item 3)
   speech_item_id_.clear();
@@ -695,13 +700,27 @@ void EmulatorSession::commit_audio(const std::string &item_id, std::vector<uint8
   p.audio = std::move(audio);
   p.fmt = cfg_.input_format;
   it->content.push_back(std::move(p));
-  if (ctx_.has_scenario && next_turn_ < ctx_.scenario.turns.size()) it->turn = int(next_turn_++);
+  bool bind_turn = true;
+  if (cfg_.transcription_session && !live_model()) {  // transcription hook: silence says nothing
+    std::vector<int16_t> pcm;
+    decode_to_s16(it->content[0].fmt, it->content[0].audio.data(), it->content[0].audio.size(), pcm);
+    bind_turn = audio_has_speech(pcm.data(), pcm.size(), fmt_rate(it->content[0].fmt));
+  }
+  if (live_model()) {  // transcription hook: a buffer in which nobody spoke says nothing
+    bind_turn = live_.heard_speech();
+    live_rest_ = live_.rest();
+    live_begun_ = false;
+    live_item_id_.clear();
+  }
+  if (bind_turn && ctx_.has_scenario && next_turn_ < ctx_.scenario.turns.size()) it->turn = int(next_turn_++);
+  if (!bind_turn) it->turn = -2;  // silence
   items_.push_back(it);
   emit_item_added(it, prev, true);
   if (cfg_.transcription) schedule_transcription(it);
 }
 
 std::string EmulatorSession::transcript_for(const Item &item) const {
+  if (item.turn == -2) return std::string();  // a streaming model's silent buffer
   if (item.turn >= 0 && ctx_.has_scenario && size_t(item.turn) < ctx_.scenario.turns.size())
     return ctx_.scenario.turns[size_t(item.turn)].user;
   double ms = 0;
@@ -716,7 +735,9 @@ std::string EmulatorSession::transcript_for(const Item &item) const {
 void EmulatorSession::schedule_transcription(const ItemPtr &item) {
   const Transcription t = *cfg_.transcription;
   const bool logprobs = is_array(cfg_.include.get());
-  schedule(opts_.transcription_delay_ms, [this, item, t, logprobs]() {
+  std::vector<std::string> rest;
+  rest.swap(live_rest_);
+  schedule(opts_.transcription_delay_ms, [this, item, t, logprobs, rest]() {
     if (opts_.transcription_fail) {
       Obj f = ev("conversation.item.input_audio_transcription.failed");
       f.str("item_id", item->id).num("content_index", 0);
@@ -729,8 +750,15 @@ void EmulatorSession::schedule_transcription(const ItemPtr &item) {
       return;
     }
     const std::string text = transcript_for(*item);
-    if (t.streams_deltas()) {
-      for (const auto &w : word_deltas(text)) {
+    std::vector<std::string> words;
+    if (transcription_model_streams_live(t.model))
+      words = rest;  // the words the live transcriber had not sent before the commit
+    else if (transcription_model_single_delta(t.model) && cfg_.transcription_session && !text.empty())
+      words = {text};  // whisper-1: at most one delta holding the whole turn (Part B §8)
+    else if (t.streams_deltas())
+      words = word_deltas(text);
+    if (!text.empty() || !words.empty()) {
+      for (const auto &w : words) {
         Obj d = ev("conversation.item.input_audio_transcription.delta");
         d.str("item_id", item->id).num("content_index", 0).str("delta", w);
         if (logprobs) {
@@ -764,6 +792,33 @@ void EmulatorSession::schedule_transcription(const ItemPtr &item) {
     if (logprobs) c.arr("logprobs", Arr());
     send(std::move(c));
   });
+}
+
+// Transcription sessions, streaming models (transcription_session.h): deltas while the audio
+// arrives, lagging the stated word ends by the delay; they carry the item id the commit will use.
+void EmulatorSession::live_feed(const std::vector<uint8_t> &bytes) {
+  const Fmt f = cfg_.input_format;
+  if (!live_begun_) {
+    std::string text;
+    if (ctx_.has_scenario && next_turn_ < ctx_.scenario.turns.size()) text = ctx_.scenario.turns[next_turn_].user;
+    const Transcription &t = *cfg_.transcription;
+    live_.begin(timeline_ticks_, fmt_rate(f), text, transcription_delay_lag_ms(t.model, t.delay.value_or("")));
+    live_item_id_ = new_id("item_", 21);
+    live_begun_ = true;
+  }
+  std::vector<int16_t> pcm;
+  decode_to_s16(f, bytes.data(), bytes.size(), pcm);
+  const bool logprobs = is_array(cfg_.include.get());
+  for (const auto &w : live_.feed(pcm.data(), pcm.size(), timeline_ticks_ + bytes_to_ticks(f, bytes.size()))) {
+    Obj d = ev("conversation.item.input_audio_transcription.delta");
+    d.str("item_id", live_item_id_).num("content_index", 0).str("delta", w);
+    if (logprobs) {
+      Arr lp;
+      lp.obj(std::move(Obj().str("token", w).dbl("logprob", -0.05).arr("bytes", Arr())));
+      d.arr("logprobs", std::move(lp));
+    }
+    send(std::move(d));
+  }
 }
 
 // GA server_vad idle_timeout_ms (§2.3, §4.2, §10.3): no speech for idle_timeout_ms after the
@@ -1077,7 +1132,20 @@ void EmulatorSession::handle_item_create(JsonObject *o, const std::optional<std:
     bool has_audio = false;
     for (const auto &p : it->content) has_audio |= p.kind == Part::Kind::InputAudio;
     if (has_audio) {
-      if (ctx_.has_scenario && next_turn_ < ctx_.scenario.turns.size()) it->turn = int(next_turn_++);
+      bool bind_turn = true;
+  if (cfg_.transcription_session && !live_model()) {  // transcription hook: silence says nothing
+    std::vector<int16_t> pcm;
+    decode_to_s16(it->content[0].fmt, it->content[0].audio.data(), it->content[0].audio.size(), pcm);
+    bind_turn = audio_has_speech(pcm.data(), pcm.size(), fmt_rate(it->content[0].fmt));
+  }
+  if (live_model()) {  // transcription hook: a buffer in which nobody spoke says nothing
+    bind_turn = live_.heard_speech();
+    live_rest_ = live_.rest();
+    live_begun_ = false;
+    live_item_id_.clear();
+  }
+  if (bind_turn && ctx_.has_scenario && next_turn_ < ctx_.scenario.turns.size()) it->turn = int(next_turn_++);
+  if (!bind_turn) it->turn = -2;  // silence
     } else {
       bind_turn_for_text(*it);
     }

@@ -18,6 +18,7 @@
 #include "options.h"
 #include "scenario.h"
 #include "session_config.h"
+#include "transcription_session.h"
 #include "vad.h"
 #include "voice.h"
 
@@ -180,6 +181,16 @@ class EmulatorSession {
   std::string speech_item_id_;
   int64_t speech_start_ticks_ = 0;
   guint idle_timer_ = 0;  // GA server_vad idle_timeout_ms (§2.3, §4.2 timeout_triggered)
+  // transcription sessions with a streaming model (transcription_session.h): the uncommitted
+  // buffer's live transcriber, the item id its deltas carry, the words left at the commit
+  LiveTranscriber live_;
+  bool live_begun_ = false;
+  std::string live_item_id_;
+  std::vector<std::string> live_rest_;
+  bool live_model() const {
+    return cfg_.transcription_session && cfg_.transcription && transcription_model_streams_live(cfg_.transcription->model);
+  }
+  void live_feed(const std::vector<uint8_t> &bytes);
 
   // conversation
   std::vector<ItemPtr> items_;

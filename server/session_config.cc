@@ -1,5 +1,6 @@
 // realtime-emulator: session configuration, session.update validation and rendering.
 #include "session_config.h"
+#include "transcription_session.h"
 
 #include <algorithm>
 #include <cmath>
@@ -298,7 +299,7 @@ R apply_transcription(SessionConfig &cfg, JsonNode *n, const std::string &p, con
   }
   JsonObject *o = nullptr;
   if (R e = want_object(n, p, &o)) return e;
-  if (R e = check_known(o, {"model", "language", "prompt"}, p + ".")) return e;
+  if (R e = check_known(o, {"model", "language", "prompt", "delay", "keywords", "languages"}, p + ".")) return e;
   Transcription t;
   if (JsonNode *m = member(o, "model")) {
     if (ctx.azure) {
@@ -318,6 +319,27 @@ R apply_transcription(SessionConfig &cfg, JsonNode *n, const std::string &p, con
     std::string s;
     if (R e = want_string(pr, p + ".prompt", &s)) return e;
     t.prompt = s;
+  }
+  if (JsonNode *d = member(o, "delay")) {
+    std::string s;
+    if (R e = want_enum(d, p + ".delay", {"minimal", "low", "medium", "high", "xhigh"}, &s)) return e;
+    t.delay = s;
+  }
+  for (const char *name : {"keywords", "languages"}) {
+    JsonNode *a = member(o, name);
+    if (!a) continue;
+    if (!is_array(a)) return err_type(p + "." + name, "an array", a);
+    std::vector<std::string> v;
+    JsonArray *arr = json_node_get_array(a);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+      std::string s;
+      if (R e = want_string(json_array_get_element(arr, i), p + "." + name + "[" + std::to_string(i) + "]", &s))
+        return e;
+      v.push_back(s);
+    }
+    if (v.empty() && std::string(name) == "languages")  // Part B §8 (LK-STT): [] is rejected
+      return err_value(p + ".languages", "Invalid 'languages': expected an array with at least 1 item.");
+    (std::string(name) == "keywords" ? t.keywords : t.languages) = v;
   }
   cfg.transcription = t;
   return std::nullopt;
@@ -625,7 +647,25 @@ std::optional<ApiError> apply_session_update(SessionConfig &cfg, JsonNode *sessi
   if (!session) return err_missing("session");
   if (!is_object(session)) return err_type("session", "an object", session);
   JsonObject *s = json_node_get_object(session);
-  return ctx.dialect == Dialect::GA ? apply_ga(cfg, s, ctx) : apply_preview(cfg, s, ctx);
+  R r = ctx.dialect == Dialect::GA ? apply_ga(cfg, s, ctx) : apply_preview(cfg, s, ctx);
+  if (r || !cfg.transcription_session || !cfg.transcription) return r;
+  // Transcription model rules (transcription_session.h, Part B §8). A streaming model's session
+  // starts without turn detection when the update does not ask for it.
+  const Transcription &t = *cfg.transcription;
+  bool td_asked = false;
+  if (ctx.dialect == Dialect::GA) {
+    if (JsonNode *a = member(s, "audio"); a && is_object(a))
+      if (JsonNode *in = member(json_node_get_object(a), "input"); in && is_object(in))
+        if (JsonNode *td = member(json_node_get_object(in), "turn_detection")) td_asked = !is_null(td);
+  } else if (JsonNode *td = member(s, "turn_detection")) {
+    td_asked = !is_null(td);
+  }
+  if (transcription_model_streams_live(t.model) && !td_asked) cfg.turn_detection.type = TurnDetection::Type::None;
+  if (auto v = validate_transcription(t.model, t.delay.value_or(""), t.prompt && !t.prompt->empty(),
+                                      t.keywords && !t.keywords->empty(),
+                                      cfg.turn_detection.type != TurnDetection::Type::None))
+    return err_value(v->param, v->message);
+  return std::nullopt;
 }
 
 JsonNode *render_turn_detection(const TurnDetection &td, Dialect d) {
@@ -670,6 +710,17 @@ static JsonNode *render_transcription(const std::optional<Transcription> &t) {
   o.str("model", t->model);
   if (t->language) o.str("language", *t->language);
   if (t->prompt) o.str("prompt", *t->prompt);
+  if (t->delay) o.str("delay", *t->delay);
+  if (t->keywords) {
+    Arr a;
+    for (const auto &k : *t->keywords) a.str(k);
+    o.arr("keywords", std::move(a));
+  }
+  if (t->languages) {
+    Arr a;
+    for (const auto &k : *t->languages) a.str(k);
+    o.arr("languages", std::move(a));
+  }
   return o.release_node();
 }
 

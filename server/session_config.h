@@ -48,6 +48,8 @@ struct TurnDetection {
 struct Transcription {
   std::string model = "whisper-1";
   std::optional<std::string> language, prompt;
+  std::optional<std::string> delay;              // gpt-realtime-whisper (transcription_session.h)
+  std::optional<std::vector<std::string>> keywords, languages;
   // gpt-4o-transcribe family streams delta events (§4.2)
   bool streams_deltas() const { return model.find("transcribe") != std::string::npos; }
 };

@@ -4,6 +4,8 @@
 //   OpenAI preview  same + "OpenAI-Beta: realtime=v1"                                 (§1.1)
 //   Azure GA        wss://<res>.openai.azure.com/openai/v1/realtime?model=<deployment> (§1.4, never api-version)
 //   Azure preview   wss://<res>.openai.azure.com/openai/realtime?api-version=V&deployment=D (§1.3)
+//   Transcription (EndpointParams::kind): the same paths with ?intent=transcription instead of
+//   model/deployment (preview Azure keeps api-version first) (docs/protocol.md §14)
 //
 // Azure = the host ends with .openai.azure.com / .cognitiveservices.azure.com /
 // .services.ai.azure.com, or the path starts with /openai (so the local emulator at
@@ -375,7 +377,22 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
   if (deployment.empty()) deployment = dialect == Dialect::GA ? "gpt-realtime" : "gpt-4o-realtime-preview";
 
   std::vector<std::pair<std::string, std::string>> query;
-  if (azure && dialect == Dialect::Preview) {
+  if (p.kind == SessionKind::Transcription) {
+    // Transcription sessions (docs/protocol.md §14; Part B §7): ?intent=transcription and NO
+    // model/deployment in the URL (with one the server opens a conversation session); the model
+    // or Azure deployment goes into the session update. Azure GA: /openai/v1/realtime, never
+    // api-version; Azure preview: /openai/realtime?api-version=V&intent=transcription.
+    std::vector<std::pair<std::string, std::string>> rest;
+    for (const auto &kv : u.query)
+      if (kv.first != "intent") rest.push_back(kv);
+    u.query = rest;
+    if (azure && dialect == Dialect::Preview) {
+      std::string api_version = explicit_api_version;
+      if (api_version.empty()) api_version = from_env("OPENAI_API_VERSION").value_or("2025-04-01-preview");
+      query.emplace_back("api-version", api_version);
+    }
+    query.emplace_back("intent", "transcription");
+  } else if (azure && dialect == Dialect::Preview) {
     std::string api_version = explicit_api_version;
     if (api_version.empty()) api_version = from_env("OPENAI_API_VERSION").value_or("2025-04-01-preview");
     query.emplace_back("api-version", api_version);

@@ -75,6 +75,10 @@ struct InputTranscription {
   std::string model;     // e.g. "whisper-1", "gpt-4o-transcribe"
   std::string language;  // ISO-639-1, empty = not sent
   std::string prompt;    // empty = not sent
+  // Transcription sessions (docs/protocol.md §14; shared Part B §8). Empty = not sent.
+  std::string delay;                   // gpt-realtime-whisper only: minimal|low|medium|high|xhigh
+  std::vector<std::string> keywords;   // gpt-transcribe / gpt-live-transcribe
+  std::vector<std::string> languages;  // gpt-transcribe / gpt-live-transcribe (never sent empty)
 };
 
 // The session configuration the client wants. session.update always carries every field that
@@ -98,6 +102,8 @@ struct SessionConfig {
   // (ISO-639-1). input_transcription (model only) and noise_reduction are sent too; the other
   // fields above do not exist in a translation session and are never sent there.
   std::string output_language;
+  // include: ["item.input_audio_transcription.logprobs"] (transcription sessions; §3.2, Part B §8)
+  bool include_logprobs = false;
 };
 
 // §2.6: per-response overrides for response.create. Everything optional.
@@ -297,6 +303,13 @@ struct ServerEvent {
   ContentPart part;             // ContentPart*
   std::vector<RateLimit> rate_limits;
   Usage usage;                  // InputTranscriptionCompleted (token usage), when present
+  // InputTranscriptionDelta / Completed: logprobs[].logprob when the session asked for them
+  // (include item.input_audio_transcription.logprobs); empty otherwise.
+  std::vector<double> logprobs;
+  // InputTranscriptionSegment (diarization, Part B §9): id, speaker, start/end in seconds
+  // (origin undocumented; -1 when absent).
+  std::string segment_id, speaker;
+  double segment_start = -1, segment_end = -1;
   std::string raw_json;         // Unknown events: the whole frame
   // Translation deltas (docs/protocol.md §15): elapsed_ms, -1 when absent or null; the audio
   // delta's declared format (0 / "" when absent: PCM16 24 kHz mono is then assumed).

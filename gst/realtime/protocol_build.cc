@@ -306,6 +306,14 @@ JValue transcription(const std::optional<InputTranscription> &t) {
   if (!t->model.empty()) o.set("model", jstr(t->model));
   if (!t->language.empty()) o.set("language", jstr(t->language));
   if (!t->prompt.empty()) o.set("prompt", jstr(t->prompt));
+  if (!t->delay.empty()) o.set("delay", jstr(t->delay));
+  auto strings = [](const std::vector<std::string> &v) {
+    JValue a = JValue::array();
+    for (const auto &x : v) a.push(jstr(x));
+    return a;
+  };
+  if (!t->keywords.empty()) o.set("keywords", strings(t->keywords));
+  if (!t->languages.empty()) o.set("languages", strings(t->languages));  // never [] (Part B §8)
   return o;
 }
 
@@ -500,6 +508,11 @@ std::string build_transcription_session_update(Dialect d, const SessionConfig &c
     JValue audio = JValue::object();
     audio.set("input", std::move(in));
     s.set("audio", std::move(audio));
+    if (cfg.include_logprobs) {
+      JValue inc = JValue::array();
+      inc.push(jstr("item.input_audio_transcription.logprobs"));
+      s.set("include", std::move(inc));
+    }
     merge_extra(&s, cfg.extra_json);
     return with_session("session.update", event_id, std::move(s));
   }
@@ -508,6 +521,11 @@ std::string build_transcription_session_update(Dialect d, const SessionConfig &c
   s.set("input_audio_transcription", transcription(cfg.input_transcription));
   s.set("turn_detection", turn_detection(cfg.turn_detection, d, true));
   s.set("input_audio_noise_reduction", noise_reduction(cfg.noise_reduction));
+  if (cfg.include_logprobs) {
+    JValue inc = JValue::array();
+    inc.push(jstr("item.input_audio_transcription.logprobs"));
+    s.set("include", std::move(inc));
+  }
   merge_extra(&s, cfg.extra_json);
   return with_session("transcription_session.update", event_id, std::move(s));
 }

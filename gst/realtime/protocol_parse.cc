@@ -236,6 +236,18 @@ void parse_error_info(Fields f, bool required_fields, ErrorInfo *e) {
   e->event_id = f.str("event_id", false);
 }
 
+// Part B §9: logprobs?: [{token, logprob, bytes[]}] (null / absent = none).
+void parse_logprobs(Fields f, std::vector<double> *out) {
+  out->clear();
+  JsonArray *a = f.array("logprobs", false);
+  if (!a) return;
+  for (guint i = 0; i < json_array_get_length(a) && !f.failed(); i++) {
+    JsonObject *o = f.element_object(a, i, "logprobs");
+    if (!o) break;
+    out->push_back(f.child(o, ("logprobs[" + std::to_string(i) + "]").c_str()).number("logprob", 0));
+  }
+}
+
 void parse_usage(Fields f, Usage *u) {
   u->present = true;
   u->total_tokens = f.integer("total_tokens", false, 0);
@@ -472,15 +484,19 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
       ev.item_id = f.str("item_id", true);
       break;
     case T::InputTranscriptionDelta:
-      ev.item_id = f.str("item_id", true);
+      // Part B §9: which item_id a streaming delta carries before its commit is undocumented;
+      // an absent or null one is accepted (empty).
+      ev.item_id = f.str("item_id", false);
       ev.content_index = f.index("content_index");
       ev.text = f.str("delta", false);
+      parse_logprobs(f, &ev.logprobs);
       break;
     case T::InputTranscriptionCompleted:
       ev.item_id = f.str("item_id", true);
       ev.content_index = f.index("content_index");
       ev.text = f.str("transcript", true);
       if (JsonObject *u = f.object("usage", false)) parse_usage(f.child(u, "usage"), &ev.usage);
+      parse_logprobs(f, &ev.logprobs);
       break;
     case T::InputTranscriptionFailed:
       ev.item_id = f.str("item_id", true);
@@ -491,6 +507,10 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
       ev.item_id = f.str("item_id", true);
       ev.content_index = f.index("content_index");
       ev.text = f.str("text", false);
+      ev.segment_id = f.str("id", false);
+      ev.speaker = f.str("speaker", false);
+      ev.segment_start = f.number("start", -1);
+      ev.segment_end = f.number("end", -1);
       break;
     case T::InputBufferCommitted:
       ev.previous_item_id = f.str("previous_item_id", false);

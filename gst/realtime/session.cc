@@ -27,6 +27,7 @@
 #include "net_thread.h"
 #include "session.h"
 #include "session_internal.h"
+#include "session_transcription.h"
 
 namespace rtc {
 
@@ -1633,8 +1634,9 @@ std::string Session::Impl::send_event(Conn *c, const char *type, const std::func
 void Session::Impl::send_session_update(Conn *c) {
   Dialect d = c->dialect;
   SessionConfig cfg = scfg_;
-  std::string id = send_event(c, "session.update", [&](const std::string &eid) {
-    return xl() ? build_translation_session_update(cfg, eid) : build_session_update(d, cfg, eid);
+  const SessionKind kind = ecfg_.endpoint.kind;  // one dispatch for all kinds: session_transcription.cc
+  std::string id = send_event(c, detail::session_update_type_for(kind, d), [&](const std::string &eid) {
+    return detail::build_session_update_for(kind, d, cfg, eid);
   });
   c->update_event_id = id;
   c->updates_unanswered.push_back(id);
@@ -1672,6 +1674,7 @@ void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
 }
 
 int Session::Impl::replay_into(Conn *c) {
+  if (!detail::kind_replays_conversation(ecfg_.endpoint.kind)) return 0;  // transcription hook
   // Issue "Reconnection": replay the conversation as text items (user transcripts as user
   // input_text, assistant transcripts as assistant text; the builder picks preview "text" or GA
   // "output_text", §7.2), in order, at most replay_max_items (the most recent ones).
@@ -2022,6 +2025,13 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
       }
       ctx.input_start_sample = x.span_start;
       ctx.input_end_sample = x.span_end;
+      if (x.span_start < 0 && ecfg_.endpoint.kind == SessionKind::Transcription) {
+        // transcription hook: a streaming model's text before the commit (session_transcription.h)
+        detail::Span sp = detail::uncommitted_span(timeline_.to_caller(buffer_start_sess_),
+                                                   timeline_.to_caller(timeline_.sent()));
+        ctx.input_start_sample = sp.start;
+        ctx.input_end_sample = sp.end;
+      }
       break;
     }
     case ServerEventType::ResponseCreated: {

@@ -441,6 +441,8 @@ TEST(Recipes, MicToSpeakersHeadless) {
 }
 
 TEST(Recipes, LiveCaptions) {
+  // realtimetranscriber (issue 13): one cue per word, in order, non-overlapping, the words of the
+  // two sentences the recipe speaks (server/scenarios/news.json), none before the speech starts.
   TempDir d;
   ProcResult r = bash("pipelines/live-captions.sh", {"", d.path()},
                // async=false on the video sink only: see the preroll note in live-captions.sh.
@@ -448,11 +450,30 @@ TEST(Recipes, LiveCaptions) {
                 {"RTC_AUDIO_SINK", "fakesink"}});
   ASSERT_TRUE(r.ok()) << r.log();
   std::vector<Cue> cues = read_vtt(d / "captions.vtt");
-  ASSERT_EQ(cues.size(), 2u) << slurp(d / "captions.vtt");
-  for (const Cue &c : cues) EXPECT_GT(c.end, c.start);
-  EXPECT_LT(cues[0].end, cues[1].start + 0.001);
+  ASSERT_EQ(cues.size(), 13u) << slurp(d / "captions.vtt");
+  std::string text;
+  for (size_t i = 0; i < cues.size(); i++) {
+    EXPECT_GT(cues[i].end, cues[i].start);
+    if (i > 0) {
+      EXPECT_LT(cues[i - 1].end, cues[i].start + 0.001);
+    }
+    text += (text.empty() ? "" : " ") + cues[i].text.substr(cues[i].text.find_first_not_of(' '));
+  }
+  EXPECT_EQ(text, "Good evening. Here is the news. Heavy rain is expected in Seattle tonight.");
+  EXPECT_GE(cues[0].start, 0.45);  // make_speech.py's 0.5 s lead: nothing is said before
   EXPECT_TRUE(exists(d / "talk.mkv"));
   EXPECT_GT(slurp(d / "captioned.avi").size(), 10000u);
+}
+
+TEST(Recipes, CaptionsAsMatroskaSubtitleTrack) {
+  TempDir d;
+  ProcResult r = bash("pipelines/captions-mkv.sh", {"", d / "captioned.mkv"});
+  ASSERT_TRUE(r.ok()) << r.log();
+  const std::string mkv = slurp(d / "captioned.mkv");
+  EXPECT_NE(mkv.find("S_TEXT/UTF8"), std::string::npos) << "no text subtitle track";
+  EXPECT_NE(mkv.find("V_MS/VFW/FOURCC"), std::string::npos) << "no video track";  // MJPEG
+  EXPECT_NE(mkv.find("A_PCM"), std::string::npos) << "no audio track";
+  for (const char *w : {"Good", "evening.", "Seattle", "tonight."}) EXPECT_NE(mkv.find(w), std::string::npos) << w;
 }
 
 TEST(Recipes, InterpreterDucksTheOriginal) {
