@@ -754,7 +754,7 @@ void EmulatorSession::schedule_transcription(const ItemPtr &item) {
     if (transcription_model_streams_live(t.model))
       words = rest;  // the words the live transcriber had not sent before the commit
     else if (transcription_model_single_delta(t.model) && cfg_.transcription_session && !text.empty())
-      words = {text};  // whisper-1: at most one delta holding the whole turn (Part B §8)
+      words = {text};  // whisper-1: at most one delta holding the whole turn (docs/protocol.md §14)
     else if (t.streams_deltas())
       words = word_deltas(text);
     if (!text.empty() || !words.empty()) {

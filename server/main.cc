@@ -1,5 +1,5 @@
 // realtime-emulator: an offline server that speaks the OpenAI / Azure OpenAI Realtime protocol
-// (both dialects) over WebSocket, with real audio. See ../shared/realtime-protocol.md ("§N").
+// (both dialects) over WebSocket, with real audio. See docs/protocol.md ("§N").
 //
 // Single-threaded: one GMainLoop, one SoupServer, one EmulatorSession per WebSocket connection.
 #include <gio/gio.h>

@@ -337,7 +337,7 @@ R apply_transcription(SessionConfig &cfg, JsonNode *n, const std::string &p, con
         return e;
       v.push_back(s);
     }
-    if (v.empty() && std::string(name) == "languages")  // Part B §8 (LK-STT): [] is rejected
+    if (v.empty() && std::string(name) == "languages")  // docs/protocol.md §14 (LK-STT): [] is rejected
       return err_value(p + ".languages", "Invalid 'languages': expected an array with at least 1 item.");
     (std::string(name) == "keywords" ? t.keywords : t.languages) = v;
   }
@@ -649,7 +649,7 @@ std::optional<ApiError> apply_session_update(SessionConfig &cfg, JsonNode *sessi
   JsonObject *s = json_node_get_object(session);
   R r = ctx.dialect == Dialect::GA ? apply_ga(cfg, s, ctx) : apply_preview(cfg, s, ctx);
   if (r || !cfg.transcription_session || !cfg.transcription) return r;
-  // Transcription model rules (transcription_session.h, Part B §8). A streaming model's session
+  // Transcription model rules (transcription_session.h, docs/protocol.md §14). A streaming model's session
   // starts without turn detection when the update does not ask for it.
   const Transcription &t = *cfg.transcription;
   bool td_asked = false;

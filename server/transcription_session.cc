@@ -24,7 +24,7 @@ int transcription_delay_lag_ms(const std::string &model, const std::string &dela
 
 std::optional<TxValidation> validate_transcription(const std::string &model, const std::string &delay,
                                                    bool has_prompt, bool has_keywords, bool turn_detection_on) {
-  if (transcription_model_streams_live(model) && turn_detection_on)  // Part B §8, LK-STT #5779
+  if (transcription_model_streams_live(model) && turn_detection_on)  // docs/protocol.md §14, LK-STT #5779
     return TxValidation{"session.audio.input.turn_detection",
                         "Turn detection is not supported for this transcription model."};
   if (!delay.empty() && model != "gpt-realtime-whisper")

@@ -1,5 +1,5 @@
 // realtime-emulator: transcription-only sessions, model behaviours (docs/protocol.md §14;
-// shared Part B §8-§9). Pure logic, no sockets: EmulatorSession calls it from its append,
+// shared docs/protocol.md §14). Pure logic, no sockets: EmulatorSession calls it from its append,
 // commit and session.update paths.
 //
 // Streaming models (gpt-realtime-whisper, gpt-live-transcribe) send text while audio arrives.
@@ -34,7 +34,7 @@ constexpr double kCharsPerSecond = 15.0;
 bool transcription_model_streams_live(const std::string &model);  // deltas before the commit
 bool transcription_model_single_delta(const std::string &model);  // whisper-1
 int transcription_delay_lag_ms(const std::string &model, const std::string &delay);
-// Validation (Part B §8): nullopt when fine, else the error message for the `param`.
+// Validation (docs/protocol.md §14): nullopt when fine, else the error message for the `param`.
 struct TxValidation {
   std::string param, message;
 };

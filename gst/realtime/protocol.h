@@ -1,6 +1,6 @@
 // Realtime API wire protocol: one internal model, two JSON dialects.
 //
-// Spec: ../shared/realtime-protocol.md (cited below as "§N").
+// Spec: docs/protocol.md (cited below as "§N").
 //   - Dialect::GA      : the GA protocol (session.type "realtime", nested audio.input/output,
 //                        output_modalities, response.output_audio.delta ...)       (§1.2, §2.2)
 //   - Dialect::Preview : the 2024 beta/preview protocol (flat session fields, modalities,

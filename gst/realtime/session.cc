@@ -578,6 +578,12 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
     return timeline_.to_caller(x);
   }
   uint64_t bad_times_logged_ = 0;
+  // Translation elapsed_ms (docs/protocol.md §15): its meaning is unconfirmed, so a value outside
+  // the input timeline is not an error: -1 (the caller then places by arrival), saturating, no warning.
+  int64_t elapsed_pos(int64_t ms) const {
+    int64_t x = detail::server_ms_to_sample(ms, in_rate_net_, timeline_.sent(), in_rate_net_);
+    return x < 0 ? -1 : timeline_.to_caller(x);
+  }
   double out_bytes_per_ms() const {
     return audio_format_rate(scfg_.output_format) * audio_format_bytes_per_sample(scfg_.output_format) / 1000.0;
   }
@@ -1934,7 +1940,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
     case ServerEventType::TranslationInputTranscriptDelta:
     case ServerEventType::TranslationOutputTranscriptDelta:
       // elapsed_ms on the caller's input timeline (docs/protocol.md §15), across reconnects
-      if (ev.elapsed_ms >= 0) ctx.input_start_sample = timeline_.to_caller(ms_to_in_samples(ev.elapsed_ms));
+      if (ev.elapsed_ms >= 0) ctx.input_start_sample = elapsed_pos(ev.elapsed_ms);
       break;
     case ServerEventType::SpeechStarted: {
       int64_t s = server_pos("audio_start_ms", ev.audio_start_ms);
@@ -2633,7 +2639,7 @@ void Session::Impl::xl_on_audio(Conn *c, const ServerEvent &ev) {
   AudioDeltaInfo info;
   info.receive_time_us = c->last_rx_us;
   info.elapsed_ms = ev.elapsed_ms;
-  if (ev.elapsed_ms >= 0) info.input_sample = timeline_.to_caller(ms_to_in_samples(ev.elapsed_ms));
+  if (ev.elapsed_ms >= 0) info.input_sample = elapsed_pos(ev.elapsed_ms);
   info.input_sent_samples = timeline_.to_caller(timeline_.sent());
   info.generation = generation_;
   listener->on_audio(h, ev.audio.size(), info);

@@ -1,4 +1,4 @@
-// Transcription-only sessions in the engine (docs/protocol.md §14; shared Part B §7-§9).
+// Transcription-only sessions in the engine (docs/protocol.md §14).
 // GStreamer-free, libsoup-free: the small rules session.cc applies when
 // EndpointParams::kind == SessionKind::Transcription. Unit-tested in tests/engine.
 #pragma once
