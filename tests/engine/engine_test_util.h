@@ -403,6 +403,18 @@ inline void push_in_pieces(rtc::Session &s, const std::vector<uint8_t> &audio, s
   for (size_t off = 0; off < audio.size(); off += piece) s.push_audio(audio.data() + off, std::min(piece, audio.size() - off));
 }
 
+// Polls a condition of the session (not of the recorder, which notifies: use wait_until) with a
+// deadline; the result says whether it became true, so a hang becomes a failure.
+template <class F>
+bool poll_until(F f, std::chrono::milliseconds t = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return f();
+}
+
 inline rtc::EngineConfig engine_config(const std::string &url, rtc::DialectChoice dialect, const std::string &path = "") {
   rtc::EngineConfig c;
   c.endpoint.endpoint = url + path;

@@ -875,17 +875,6 @@ TEST_F(EngineTest, PlannedRenewalBeforeExpiry) {
   EXPECT_GE(replayed, 2);
 }
 
-// Polls a condition of the session (not of the recorder) with a deadline.
-template <class F>
-bool poll_until(F f, std::chrono::milliseconds t = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
-}
-
 TEST_F(EngineTest, InputBufferedDuringDisconnectIsAccountedExactly) {
   START_EMU({"--fault-close-after", "2", "--fault-close-code", "1011", "--fault-connections", "1"});
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);

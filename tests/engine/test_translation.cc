@@ -172,9 +172,8 @@ TEST_F(TranslationEngine, LanguageChangeMidStreamSendsSessionUpdate) {
   rtc::SessionConfig c = config("fr").session;
   s->update_config(c);
   // update_acks() does not notify the recorder: poll it (bounded)
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (s->update_acks() <= acks && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-  ASSERT_GT(s->update_acks(), acks) << "session.update for the new language not answered";
+  ASSERT_TRUE(poll_until([&] { return s->update_acks() > acks; }, 10s))
+      << "session.update for the new language not answered";
   push(tone_ms(1000));
   push(silence_ms(800));
   ASSERT_TRUE(s->close_input());
