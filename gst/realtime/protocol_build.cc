@@ -530,11 +530,12 @@ std::string build_transcription_session_update(Dialect d, const SessionConfig &c
   return with_session("transcription_session.update", event_id, std::move(s));
 }
 
-void build_input_audio_append(std::string &out, const uint8_t *data, size_t len, const std::string &event_id) {
-  static const char kHead[] = "{\"type\":\"input_audio_buffer.append\"";
+// An append event written straight into `out` (hot path: no JSON tree), for both append types.
+static void build_audio_append(std::string &out, const char *head, size_t head_len, const uint8_t *data, size_t len,
+                               const std::string &event_id) {
   out.clear();
-  out.reserve(sizeof kHead + event_id.size() + 32 + base64_encoded_len(len));
-  out.append(kHead, sizeof kHead - 1);
+  out.reserve(head_len + event_id.size() + 32 + base64_encoded_len(len));
+  out.append(head, head_len);
   if (!event_id.empty()) {
     out += ",\"event_id\":";
     write_string(out, event_id);
@@ -542,6 +543,11 @@ void build_input_audio_append(std::string &out, const uint8_t *data, size_t len,
   out += ",\"audio\":\"";
   if (len > 0) base64_encode_append(out, data, len);
   out += "\"}";
+}
+
+void build_input_audio_append(std::string &out, const uint8_t *data, size_t len, const std::string &event_id) {
+  static const char kHead[] = "{\"type\":\"input_audio_buffer.append\"";
+  build_audio_append(out, kHead, sizeof kHead - 1, data, len, event_id);
 }
 
 std::string build_input_audio_append(const uint8_t *data, size_t len, const std::string &event_id) {
@@ -710,16 +716,7 @@ std::string build_translation_session_update(const SessionConfig &cfg, const std
 
 void build_translation_audio_append(std::string &out, const uint8_t *data, size_t len, const std::string &event_id) {
   static const char kHead[] = "{\"type\":\"session.input_audio_buffer.append\"";
-  out.clear();
-  out.reserve(sizeof kHead + event_id.size() + 32 + base64_encoded_len(len));
-  out.append(kHead, sizeof kHead - 1);
-  if (!event_id.empty()) {
-    out += ",\"event_id\":";
-    write_string(out, event_id);
-  }
-  out += ",\"audio\":\"";
-  if (len > 0) base64_encode_append(out, data, len);
-  out += "\"}";
+  build_audio_append(out, kHead, sizeof kHead - 1, data, len, event_id);
 }
 
 std::string build_session_close(const std::string &event_id) { return simple("session.close", event_id); }
