@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "rtclatency.h"
 #include "rtcconnprops.h"
 #include "rtcsessionport.h"
 #include "rtctranscripttiming.h"
@@ -820,19 +821,10 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
 static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
   auto *self = GST_REALTIMETRANSCRIBER(parent);
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
-    if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
-    gboolean live;
-    GstClockTime min, max;
-    gst_query_parse_latency(query, &live, &min, &max);
     g_mutex_lock(&self->lock);
     const GstClockTime ours = static_cast<GstClockTime>(self->s.latency + self->s.lateness) * GST_MSECOND;
     g_mutex_unlock(&self->lock);
-    if (live) {
-      min += ours;
-      if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
-    }
-    gst_query_set_latency(query, live, min, max);
-    return TRUE;
+    return rtcgst::answer_latency_query(self->sinkpad, query, ours);
   }
   return gst_pad_query_default(pad, parent, query);
 }

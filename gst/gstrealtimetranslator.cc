@@ -27,6 +27,7 @@
 #include <string>
 
 #include "realtime/session.h"
+#include "rtclatency.h"
 #include "rtcconnprops.h"
 #include "rtctranslatortiming.h"
 
@@ -698,18 +699,10 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
 static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
   auto *self = GST_REALTIMETRANSLATOR(parent);
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
-    GstQuery *up = gst_query_new_latency();
-    gboolean live = FALSE;
-    GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
-    if (gst_pad_peer_query(self->sinkpad, up)) gst_query_parse_latency(up, &live, &min, &max);
-    gst_query_unref(up);
     g_mutex_lock(&self->lock);
-    GstClockTime ours = static_cast<GstClockTime>(self->latency_ms) * GST_MSECOND;
+    const GstClockTime ours = static_cast<GstClockTime>(self->latency_ms) * GST_MSECOND;
     g_mutex_unlock(&self->lock);
-    min += ours;
-    if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
-    gst_query_set_latency(query, live, min, max);
-    return TRUE;
+    return rtcgst::answer_latency_query(self->sinkpad, query, ours);
   }
   return gst_pad_query_default(pad, parent, query);
 }
