@@ -18,6 +18,7 @@
 
 #include <gst/audio/audio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -70,6 +71,7 @@ struct TxEvent {
   int64_t start = -1, end = -1;  // input samples
   bool committed = false;
   double confidence = -1;        // exp(mean logprob), -1 = unknown
+  int lost_commits = 0;          // Reconnected: commits the old server session never answered
   GstSegment segment;
 };
 
@@ -129,12 +131,16 @@ struct TxState {
     {
       std::lock_guard<std::mutex> lk(mu);
       if (q.size() >= kMaxQueued) {
-        for (auto it = q.begin(); it != q.end(); ++it)
-          if (it->kind == TxEvent::Delta) {
-            q.erase(it);
-            dropped_partials++;
-            break;
-          }
+        // full (downstream blocks the src task): drop the oldest partial; with none queued, the
+        // oldest entry that is not an error or EOS; the queue never grows beyond kMaxQueued + 1
+        auto victim = std::find_if(q.begin(), q.end(), [](const TxEvent &x) { return x.kind == TxEvent::Delta; });
+        if (victim == q.end())
+          victim = std::find_if(q.begin(), q.end(),
+                                [](const TxEvent &x) { return x.kind != TxEvent::Error && x.kind != TxEvent::Eos; });
+        if (victim != q.end()) {
+          q.erase(victim);
+          dropped_partials++;
+        }
       }
       q.push_back(std::move(e));
     }
@@ -309,8 +315,15 @@ void TxListener::on_input_dropped(int64_t first, int64_t samples) {
 }
 
 void TxListener::on_reconnected(int, bool) {
+  // The old server session's unanswered commits can never be answered. Settled here, on the
+  // network thread that also counts the answers, so no increment is lost; a commit the sink
+  // thread makes meanwhile belongs to the new session and stays pending.
+  const int sent = st_->commits_sent.load();
+  const int unanswered = std::max(0, sent - st_->commits_seen.load());
+  st_->commits_seen.store(sent);
   TxEvent e;
   e.kind = TxEvent::Reconnected;
+  e.lost_commits = unanswered;
   st_->push(std::move(e));
 }
 
@@ -480,9 +493,7 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
       // A new server session: the audio of the old one's uncommitted buffer and its unanswered
       // commits / transcriptions are gone (the service keeps nothing across connections; the
       // input timeline goes on, docs/transcriber.md). Count them as lost instead of waiting.
-      const int unanswered = self->st->commits_sent.load() - self->st->commits_seen.load();
-      const int lost = std::max(0, unanswered) + self->outstanding;
-      self->st->commits_seen = self->st->commits_sent.load();
+      const int lost = e.lost_commits + self->outstanding;
       self->outstanding = 0;
       self->item_speech.clear();
       {
@@ -617,8 +628,9 @@ static void stop_all(GstRealtimeTranscriber *self) {
     self->st->cv.notify_all();
   }
   gst_pad_stop_task(self->srcpad);
+  // stop() is thread-safe; the Session itself is released after the parent's change_state has
+  // deactivated the pads (a sink_chain may still be using it until then)
   if (self->session) self->session->stop();
-  self->session.reset();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -656,20 +668,26 @@ static GstFlowReturn sink_chain(GstPad *, GstObject *parent, GstBuffer *buf) {
     // engine (whose offline buffer would otherwise drop the oldest audio while connecting)
     const int64_t max_unsent = static_cast<int64_t>(self->rate) * self->bps * 5;
     const gint64 deadline = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
-    std::unique_lock<std::mutex> lk(self->st->mu);
-    while (self->session->input_unsent_bytes() > max_unsent && !self->st->flushing &&
+    // st->mu (taken by the listener callbacks) is held only around the wait, never while
+    // calling into the Session
+    auto flushing = [self] {
+      std::lock_guard<std::mutex> g(self->st->mu);
+      return self->st->flushing;
+    };
+    while (self->session->input_unsent_bytes() > max_unsent && !flushing() &&
            self->session->state() != rtc::SessionState::Failed) {
       if (g_get_monotonic_time() >= deadline) {
-        lk.unlock();
+        gst_buffer_unmap(buf, &m);
         gst_buffer_unref(buf);
         GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("The transcription service does not take the audio."),
                           ("no progress for 30 s"));
         return GST_FLOW_ERROR;
       }
-      self->st->cv.wait_for(lk, std::chrono::milliseconds(10));
+      std::unique_lock<std::mutex> lk(self->st->mu);
+      if (!self->st->flushing) self->st->cv.wait_for(lk, std::chrono::milliseconds(10));
     }
-    if (self->st->flushing) {
-      lk.unlock();
+    if (flushing()) {
+      gst_buffer_unmap(buf, &m);
       gst_buffer_unref(buf);
       return GST_FLOW_FLUSHING;
     }

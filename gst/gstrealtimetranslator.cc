@@ -549,23 +549,40 @@ static GstFlowReturn send_input(GstRealtimeTranslator *self, const uint8_t *data
   g_mutex_unlock(&self->lock);
   if (!s) return GST_FLOW_FLUSHING;
   s->push_audio(data, len);
+  // in_samples is read by the output task: written under the lock
+  g_mutex_lock(&self->lock);
   self->in_samples += static_cast<int64_t>(len / kBps);
-  if (live && self->in_samples - self->last_tick >= kRate / 10) {  // at most 10 ticks per second
-    self->last_tick = self->in_samples;
+  const int64_t pos = self->in_samples;
+  const bool tick = live && pos - self->last_tick >= kRate / 10;  // at most 10 ticks per second
+  if (tick) self->last_tick = pos;
+  g_mutex_unlock(&self->lock);
+  if (tick && self->listener) {
     OutItem t;
     t.kind = OutItem::Tick;
-    t.arrival = self->in_samples;
-    if (self->listener) self->listener->enqueue(std::move(t));
+    t.arrival = pos;
+    self->listener->enqueue(std::move(t));
   }
   if (!live) {
     // Non-live: do not run ahead of the network by more than 2 s (the engine's offline buffer
-    // would drop the oldest input). Polls the engine's counter; bounded by flushing / failure.
-    while (s->input_unsent_bytes() > 2 * kRate * kBps) {
+    // would drop the oldest input). Polls the engine's counter; bounded by flushing / failure,
+    // and by kNoProgressUs without any progress (a service that never takes the audio).
+    constexpr gint64 kNoProgressUs = 30 * G_TIME_SPAN_SECOND;
+    int64_t unsent = s->input_unsent_bytes();
+    gint64 deadline = g_get_monotonic_time() + kNoProgressUs;
+    while (unsent > 2 * kRate * kBps) {
       g_mutex_lock(&self->lock);
       bool stop = self->flushing || self->fatal;
       if (!stop) g_cond_wait_until(&self->cond, &self->lock, g_get_monotonic_time() + 10 * G_TIME_SPAN_MILLISECOND);
       g_mutex_unlock(&self->lock);
       if (stop) return self->fatal ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
+      const int64_t now_unsent = s->input_unsent_bytes();
+      if (now_unsent < unsent) deadline = g_get_monotonic_time() + kNoProgressUs;
+      unsent = now_unsent;
+      if (g_get_monotonic_time() >= deadline) {
+        GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("The translation service does not take the audio."),
+                          ("no progress for 30 s with %" G_GINT64_FORMAT " bytes unsent", unsent));
+        return GST_FLOW_ERROR;
+      }
     }
   }
   return GST_FLOW_OK;

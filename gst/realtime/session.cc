@@ -1459,10 +1459,16 @@ void on_ws_error(SoupWebsocketConnection *, GError *err, gpointer data) {
 void on_ws_pong(SoupWebsocketConnection *, GBytes *payload, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
   r->conn->last_rx_us = now_us();
-  // libsoup 3.2 declares the payload a GBytes but emits a GByteArray (its data pointer comes first
-  // in both, its size field does not): read only the pointer; the payload is NUL-terminated.
+  // libsoup 3.2 declares the payload a GBytes but emits a GByteArray. Both structures start with
+  // the data pointer followed by the length (GByteArray: guint; GBytes: gsize, whose low 32 bits
+  // are at the same offset on little-endian machines), so the length read below is right for
+  // either, and nothing is read past the payload. On a big-endian machine the pong is not used
+  // (delivery is then proven by the answers to session.update only).
   const char *d = payload ? *reinterpret_cast<const char *const *>(payload) : nullptr;
-  size_t n = d ? strnlen(d, 32) : 0;
+  size_t n = 0;
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  if (d) n = *reinterpret_cast<const guint *>(reinterpret_cast<const char *>(payload) + sizeof(gpointer));
+#endif
   if (d && n > 4 && n < 32 && memcmp(d, "rtc:", 4) == 0) {
     std::string v(d + 4, n - 4);
     char *end = nullptr;
