@@ -228,9 +228,9 @@ void Listener::on_server_event(const rtc::ServerEvent &ev, const rtc::EventConte
     it.kind = ev.type == T::TranslationOutputTranscriptDelta ? OutItem::Text : OutItem::SourceText;
     it.text = ev.text;
     it.mapped = ctx.input_start_sample;
-    g_mutex_lock(&self->lock);
-    it.arrival = self->session ? self->session->input_samples_pushed() - self->session->input_unsent_bytes() / kBps : 0;
-    g_mutex_unlock(&self->lock);
+    // what this session had been sent (its timeline), as for audio deltas: never the caller's
+    // pushed-minus-unsent count, which also subtracts audio sent but not yet proven read
+    it.arrival = ctx.input_sent_samples >= 0 ? ctx.input_sent_samples : 0;
     enqueue(std::move(it));
   } else if (ev.type == T::SessionClosed) {
     g_mutex_lock(&self->lock);

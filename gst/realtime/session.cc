@@ -1947,6 +1947,7 @@ void Session::Impl::handle_event(Conn *c, const ServerEvent &ev) {
     case ServerEventType::TranslationOutputTranscriptDelta:
       // elapsed_ms on the caller's input timeline (docs/protocol.md §15), across reconnects
       if (ev.elapsed_ms >= 0) ctx.input_start_sample = elapsed_pos(ev.elapsed_ms);
+      ctx.input_sent_samples = timeline_.to_caller(timeline_.sent());
       break;
     case ServerEventType::SpeechStarted: {
       int64_t s = server_pos("audio_start_ms", ev.audio_start_ms);

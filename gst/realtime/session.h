@@ -131,6 +131,10 @@ struct EventContext {
   // delta of that response (the same measure as SessionStats::ttfa, but per response). -1 when
   // the response had no audio (e.g. a function call only, text only, cancelled before audio).
   int64_t ttfa_us = -1;
+  // Translation transcript deltas only: the caller's input position this session had been sent
+  // when the event arrived (the arrival-time fallback, the same measure as
+  // AudioDeltaInfo::input_sent_samples). -1 otherwise.
+  int64_t input_sent_samples = -1;
 };
 
 struct AudioDeltaInfo {
