@@ -45,3 +45,14 @@ rtc_build() {
   ninja -C "$builddir" >"$builddir.build.log" 2>&1 ||
     { tail -n 60 "$builddir.build.log"; echo "build failed (full log: $builddir.build.log)"; return 1; }
 }
+
+# Benchmark-only packages (tests/benchmarks/run.sh; the tests never need them): node runs the
+# decode comparison and the peer row (the OpenAI Node SDK, installed by npm into the build tree),
+# gnuplot draws the SVG plots, perf profiles the density break. npm ships with some node builds
+# (nodesource): the Debian npm package is added only when the command is missing.
+RTC_BENCH_PACKAGES=(nodejs gnuplot-nox linux-perf)
+rtc_ensure_bench_deps() {
+  local RTC_DEBIAN_PACKAGES=("${RTC_BENCH_PACKAGES[@]}")
+  command -v npm > /dev/null || RTC_DEBIAN_PACKAGES+=(npm)
+  rtc_ensure_deps
+}

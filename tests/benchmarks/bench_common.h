@@ -94,6 +94,25 @@ class Json {
     num(prefix + "_max", d.max());
     return *this;
   }
+  // The distribution itself for the plots: the values at percentiles 0, 1, ..., 100 plus 99.5 and
+  // 99.9 (appended last), as "<prefix>_pcts": [...].
+  Json &pcts(const std::string &prefix, const Dist &d) {
+    std::vector<double> s(d.v);
+    std::sort(s.begin(), s.end());
+    std::string a = "[";
+    auto at = [&](double p) {
+      if (s.empty()) return std::string("null");
+      size_t k = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(s.size())));
+      if (k > 0) k--;
+      if (k >= s.size()) k = s.size() - 1;
+      char b[32];
+      std::snprintf(b, sizeof b, "%.1f", s[k]);
+      return std::string(b);
+    };
+    for (int p = 0; p <= 100; p++) a += at(p) + ",";
+    a += at(99.5) + "," + at(99.9) + "]";
+    return raw(prefix + "_pcts", a);
+  }
   std::string done() const { return "{" + s_ + "}"; }
   static std::string quote(const std::string &v) {
     std::string o = "\"";
@@ -240,6 +259,50 @@ inline std::map<std::string, double> thread_cpu_delta(const std::map<long, Threa
     auto it = a.find(kv.first);
     const int64_t d = kv.second.us - (it == a.end() ? 0 : it->second.us);
     r[kv.second.name] += static_cast<double>(d) / 1000.0;
+  }
+  return r;
+}
+
+// Scheduler wake-ups of every thread of this process: voluntary + nonvoluntary context switches
+// (/proc/self/task/*/status), by thread id, with its name. A thread that blocks and is woken
+// counts one voluntary switch per wake-up; a preempted one counts a nonvoluntary switch.
+struct ThreadSw {
+  std::string name;
+  long long vol = 0, nonvol = 0;
+};
+inline std::map<long, ThreadSw> thread_switches() {
+  std::map<long, ThreadSw> r;
+  GDir *d = g_dir_open("/proc/self/task", 0, nullptr);
+  if (!d) return r;
+  const char *e;
+  while ((e = g_dir_read_name(d))) {
+    std::ifstream f(std::string("/proc/self/task/") + e + "/status");
+    std::string line;
+    ThreadSw t;
+    while (std::getline(f, line)) {
+      if (line.compare(0, 5, "Name:") == 0) {
+        size_t p = line.find_first_not_of(" \t", 5);
+        t.name = p == std::string::npos ? "" : line.substr(p);
+      } else if (line.compare(0, 24, "voluntary_ctxt_switches:") == 0) {
+        t.vol = std::atoll(line.c_str() + 24);
+      } else if (line.compare(0, 27, "nonvoluntary_ctxt_switches:") == 0) {
+        t.nonvol = std::atoll(line.c_str() + 27);
+      }
+    }
+    r[std::atol(e)] = t;
+  }
+  g_dir_close(d);
+  return r;
+}
+// Switches (voluntary + nonvoluntary) between two snapshots, summed by thread name.
+inline std::map<std::string, double> thread_switches_delta(const std::map<long, ThreadSw> &a,
+                                                           const std::map<long, ThreadSw> &b) {
+  std::map<std::string, double> r;
+  for (auto &kv : b) {
+    auto it = a.find(kv.first);
+    long long d = kv.second.vol + kv.second.nonvol;
+    if (it != a.end()) d -= it->second.vol + it->second.nonvol;
+    r[kv.second.name] += static_cast<double>(d);
   }
   return r;
 }

@@ -16,7 +16,9 @@
 //       N concurrent real-time pipelines in this process (live source with speech-like bursts,
 //       server VAD, responses at real-time pace, fakesink sync=true): CPU, RSS per session, late
 //       buffers at the sinks, engine event-loop lag. --baseline: the same pipelines without
-//       realtimeconv (source cost), to isolate the element's CPU.
+//       realtimeconv (source cost), to isolate the element's CPU. [--url wss://... --ssl-ca-file F]:
+//       an emulator run.sh started (the TLS peer row). [--wakeups]: scheduler switches per thread,
+//       split into "a response streaming" and "no response" intervals. [--chunk MS] chunk-duration.
 //
 // The element is compiled into this binary (its own registration) so that the benchmark can wrap
 // the engine listener through the element's session factory hook: that is how receive_time_us of
@@ -85,6 +87,8 @@ struct Track {
   std::atomic<bool> recording{false};
   std::atomic<int> turn{0};
   uint64_t skipped = 0, unmatched = 0, audio_bytes = 0;
+  uint64_t out_bytes = 0;  // every byte of response audio out of the src pad
+  size_t consumed = 0;     // bytes of fifo.front() already out
   std::vector<std::unique_ptr<rtc::SessionListener>> wrappers;
 };
 
@@ -117,6 +121,10 @@ class TimingListener final : public rtc::SessionListener {
   Track *t_;
 };
 
+// The element may push a delta whole or in pieces (live output is paced in 20 ms pieces that can
+// straddle two deltas): the FIFO is consumed byte by byte, within one item id; a delta's latency is
+// taken when its first byte leaves the src pad. Entries of another item (audio the element dropped:
+// barge-in, flush) are skipped.
 GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
   const int64_t t = now_us();
   auto *tr = static_cast<Track *>(data);
@@ -124,21 +132,30 @@ GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
   if (!buf) return GST_PAD_PROBE_OK;
   GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(buf);
   if (!m) return GST_PAD_PROBE_OK;  // silence fill
-  const size_t size = gst_buffer_get_size(buf);
+  size_t left = gst_buffer_get_size(buf);
   std::lock_guard<std::mutex> g(tr->mu);
-  while (!tr->fifo.empty()) {
-    Pending p = std::move(tr->fifo.front());
-    tr->fifo.pop_front();
-    if (p.bytes == size && p.item_id == m->item_id) {
-      tr->audio_bytes += size;
-      if (tr->recording.load(std::memory_order_relaxed))
-        tr->samples.push_back({tr->turn.load(std::memory_order_relaxed), static_cast<float>(t - p.rx_us),
-                               static_cast<float>(p.cb_us - p.rx_us)});
-      return GST_PAD_PROBE_OK;
+  tr->out_bytes += left;
+  while (left > 0 && !tr->fifo.empty()) {
+    Pending &p = tr->fifo.front();
+    if (p.item_id != m->item_id) {
+      tr->fifo.pop_front();
+      tr->consumed = 0;
+      tr->skipped++;  // dropped by the element (barge-in, flush): not measured
+      continue;
     }
-    tr->skipped++;  // dropped by the element (barge-in, flush): not measured
+    if (tr->consumed == 0 && tr->recording.load(std::memory_order_relaxed))
+      tr->samples.push_back({tr->turn.load(std::memory_order_relaxed), static_cast<float>(t - p.rx_us),
+                             static_cast<float>(p.cb_us - p.rx_us)});
+    const size_t take = std::min(left, p.bytes - tr->consumed);
+    tr->consumed += take;
+    left -= take;
+    if (tr->consumed >= p.bytes) {
+      tr->audio_bytes += p.bytes;
+      tr->fifo.pop_front();
+      tr->consumed = 0;
+    }
   }
-  tr->unmatched++;
+  if (left > 0) tr->unmatched++;
   return GST_PAD_PROBE_OK;
 }
 
@@ -532,7 +549,7 @@ int run_output(const Opts &o, bool turns_mode) {
   j.num("cpu_ms", cpu_ms).num("cpu_ms_per_audio_s", audio_s > 0 ? active_cpu_ms / audio_s : NAN);
   Dist tot, dec;
   window(0, 1 << 30, &tot, &dec);
-  j.dist("lat_us", tot).dist("decode_us", dec);
+  j.dist("lat_us", tot).dist("decode_us", dec).pcts("lat_us", tot);
   if (turns_mode && n >= 200) {
     Dist a, b, ta, tb, ca, cb;
     window(0, 100, &a, nullptr);
@@ -656,9 +673,15 @@ int run_session(const Opts &o) {
   g_square.resize(480);
   for (size_t i = 0; i < g_square.size(); i++) g_square[i] = (i / 27) % 2 ? 10000 : -10000;  // ~444 Hz, -10 dBFS
 
+  // --url: an emulator started by run.sh (e.g. wss:// for the peer row, shared with the SDK run);
+  // --ssl-ca-file: the CA of its self-signed certificate.
+  const std::string ext_url = o.get("url", "");
   bench::Emulator emu;
-  if (!baseline && !emu.start(emulator_args("realtime"))) return 1;
+  if (!baseline && ext_url.empty() && !emu.start(emulator_args("realtime"))) return 1;
+  const std::string url = ext_url.empty() ? emu.url() : ext_url;
   std::string props = "instructions=\"Say: " + bench::say_text(say_s) + "\"";
+  const std::string ca = o.get("ssl-ca-file", "");
+  if (!ca.empty()) props += " ssl-ca-file=\"" + ca + "\"";
   const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default (40 ms)
   if (chunk_ms > 0) props += " chunk-duration=" + std::to_string(chunk_ms);
   // Touch the network thread first so that the RSS baseline includes it.
@@ -671,7 +694,7 @@ int run_session(const Opts &o) {
   const int64_t t_create = now_us();
   for (int i = 0; i < n; i++) {
     // Baseline: the live source alone (its streaming thread + a fakesink that does nothing).
-    pipes.push_back(make_pipe(emu.url(), "wave=silence", props, !baseline, &bus, !baseline));
+    pipes.push_back(make_pipe(url, "wave=silence", props, !baseline, &bus, !baseline));
     add_speech(pipes.back().get(), speech_ms, cycle_ms, static_cast<int64_t>(i) * cycle_ms / n + 1000);
   }
   for (auto &p : pipes) play(p.get());
@@ -698,17 +721,55 @@ int run_session(const Opts &o) {
   if (!baseline && lag_ms > 0) lag.start(lag_ms);
   const long rss1 = bench::proc_status("VmRSS");
   uint64_t done0 = bus.response_done;
-  const int64_t c0 = bench::cpu_us(), w0 = now_us(), e0 = baseline ? 0 : bench::child_cpu_us(emu.pid());
+  const bool own_emu = !baseline && ext_url.empty();
+  const int64_t c0 = bench::cpu_us(), w0 = now_us(), e0 = own_emu ? bench::child_cpu_us(emu.pid()) : 0;
   const long cs0 = bench::rusage_ctxsw();
   int64_t u0, s0, u1, s1;
   bench::cpu_split_us(&u0, &s0);
   const auto th0 = bench::thread_cpu();
-  g_usleep(static_cast<gulong>(seconds * 1e6));
+  // --wakeups: sample every thread's scheduler switches every 100 ms and split the intervals into
+  // "a response streaming" (response audio left the src pad during the last 600 ms: deltas carry
+  // at most 560 ms of audio) and "no response"; off by default (reading /proc per thread perturbs
+  // large N).
+  const bool wakeups = o.flag("wakeups");
+  std::map<std::string, double> sw_stream, sw_idle, sw_all;
+  double stream_s = 0, idle_s = 0;
+  if (wakeups) {
+    auto prev = bench::thread_switches();
+    const auto first = prev;
+    uint64_t prev_bytes = 0;
+    int64_t last_audio_us = 0, t_prev = now_us();
+    for (auto &p : pipes) {
+      std::lock_guard<std::mutex> g(p->track.mu);
+      prev_bytes += p->track.out_bytes;
+    }
+    const int64_t t_end = w0 + static_cast<int64_t>(seconds * 1e6);
+    while (now_us() < t_end) {
+      g_usleep(100000);
+      const int64_t t = now_us();
+      auto cur = bench::thread_switches();
+      uint64_t bytes = 0;
+      for (auto &p : pipes) {
+        std::lock_guard<std::mutex> g(p->track.mu);
+        bytes += p->track.out_bytes;
+      }
+      if (bytes != prev_bytes) last_audio_us = t;
+      prev_bytes = bytes;
+      const bool streaming = last_audio_us && t - last_audio_us <= 600000;
+      for (auto &kv : bench::thread_switches_delta(prev, cur)) (streaming ? sw_stream : sw_idle)[kv.first] += kv.second;
+      (streaming ? stream_s : idle_s) += static_cast<double>(t - t_prev) / 1e6;
+      t_prev = t;
+      prev = std::move(cur);
+    }
+    sw_all = bench::thread_switches_delta(first, prev);
+  } else {
+    g_usleep(static_cast<gulong>(seconds * 1e6));
+  }
   const auto th1 = bench::thread_cpu();
   bench::cpu_split_us(&u1, &s1);
   const double wall_s = static_cast<double>(now_us() - w0) / 1e6;
   const double cpu_ms = static_cast<double>(bench::cpu_us() - c0) / 1000.0;
-  const double emu_cpu_ms = baseline ? 0 : static_cast<double>(bench::child_cpu_us(emu.pid()) - e0) / 1000.0;
+  const double emu_cpu_ms = own_emu ? static_cast<double>(bench::child_cpu_us(emu.pid()) - e0) / 1000.0 : 0;
   const long ctxsw = bench::rusage_ctxsw() - cs0;
   Dist lagd = baseline || lag_ms <= 0 ? Dist() : lag.stop();
   const long rss2 = bench::proc_status("VmRSS");
@@ -767,11 +828,24 @@ int run_session(const Opts &o) {
     for (auto &kv : snapshot.warning_texts) w.integer(kv.first, static_cast<long long>(kv.second));
     j.raw("warning_texts", w.done());
   }
-  j.dist("out_lat_us", out_lat).dist("loop_lag_us", lagd);
+  j.dist("out_lat_us", out_lat).dist("loop_lag_us", lagd).pcts("out_lat_us", out_lat);
   {
     Json t;
     for (auto &kv : bench::thread_cpu_delta(th0, th1)) t.num(kv.first, kv.second / wall_s / n);
     j.raw("thread_cpu_ms_per_session_s", t.done());
+  }
+  if (wakeups) {
+    // Wake-ups per second and per session, by thread name (the network thread is shared by every
+    // session on it: divided by N like every other figure).
+    auto per_s = [&](const std::map<std::string, double> &m, double secs) {
+      Json t;
+      for (auto &kv : m) t.num(kv.first, secs > 0 ? kv.second / secs / n : NAN);
+      return t.done();
+    };
+    j.num("streaming_s", stream_s).num("no_response_s", idle_s);
+    j.raw("wakeups_per_session_s", per_s(sw_all, wall_s));
+    j.raw("wakeups_streaming_per_session_s", per_s(sw_stream, stream_s));
+    j.raw("wakeups_idle_per_session_s", per_s(sw_idle, idle_s));
   }
   bench::emit("element", id, j);
   return 0;

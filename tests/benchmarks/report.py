@@ -199,6 +199,66 @@ def main():
         row("CPU per session-second (1 session, real-time input, responses flowing)", "< 1 ms",
             res, status((el if el is not None else tot) < 1.0))
 
+    # 8. peer row (issue 15): the element and the OpenAI Node SDK, same job, same emulator, wss://
+    pe, peb, ps, psb = by.get("peer_element"), by.get("peer_element_base"), by.get("peer_sdk"), by.get("peer_sdk_base")
+    peer = None
+    if pe and peb:
+        el = pe["cpu_ms_per_session_s"] - peb["cpu_ms_per_session_s"]
+        res = (f"N={pe['n']}, {pe['wall_s']:.0f} s each: element {el:.2f} ms/s per session (process "
+               f"{pe['cpu_ms_per_session_s']:.2f} - live source alone {peb['cpu_ms_per_session_s']:.2f}; "
+               f"{pe['responses']}/{pe['expected_responses']} answers, {pe['late_buffers']} late buffers)")
+        ok = None
+        sdk = None
+        if ps and psb:
+            sdk = ps["cpu_ms_per_session_s"] - psb["cpu_ms_per_session_s"]
+            res += (f"; OpenAI Node SDK {ps.get('sdk_version', '?')} {sdk:.2f} ms/s per session (process "
+                    f"{ps['cpu_ms_per_session_s']:.2f} - node timers alone {psb['cpu_ms_per_session_s']:.2f}; "
+                    f"{ps['responses']}/{ps['expected_responses']} answers, {ps['errors']} errors)")
+            if sdk > 0:
+                ratio = el / sdk
+                res += f"; ratio element / SDK = {ratio:.2f}"
+                ok = ratio <= 0.25
+        em = by.get("peer_emulator")
+        if em and em.get("clk_tck") and pe.get("wall_s"):
+            t = em["clk_tck"]
+            res += (f"; emulator CPU while serving them: {em['element_ticks'] * 1000 / t / pe['wall_s'] / pe['n']:.2f} / "
+                    f"{em['sdk_ticks'] * 1000 / t / pe['wall_s'] / pe['n']:.2f} ms/s per session (element / SDK runs, "
+                    f"warm-up included)")
+        peer = (el, sdk)
+        row("CPU per session-second over TLS (wss://), the element beside the official OpenAI Node SDK doing the same job",
+            "element ≤ 0.25× the SDK", res, status(ok))
+
+    # 9. wake-ups (issue 15): scheduler switches of the element's threads while a response streams
+    def el_threads(m):
+        """The element's own threads: its src task, its control task, the engine's network thread and
+        any helper thread (GLib pools); not the live source (src:src, which also runs the element's sink
+        chain), the queue after it, or the benchmark's own threads."""
+        other = ("src:src", "q:src", "bench_element", "bench-lag", "sink:sink")
+        return {k: v for k, v in m.items() if k not in other and v == v}
+
+    wk = by.get("wakeups_1")
+    if wk and wk.get("wakeups_streaming_per_session_s"):
+        def line(r):
+            st = el_threads(r["wakeups_streaming_per_session_s"])
+            idle = el_threads(r.get("wakeups_idle_per_session_s") or {})
+            return sum(st.values()), sum(idle.values()), st
+        tot, idle, st = line(wk)
+        src = wk["wakeups_streaming_per_session_s"].get("src:src")
+        res = (f"40 ms chunks (default), N=1: {tot:.0f}/s while a response streams (" +
+               ", ".join(f"{k} {v:.1f}" for k, v in sorted(st.items(), key=lambda kv: -kv[1]) if v >= 0.05) +
+               f"), {idle:.0f}/s with no response; the live source's thread (runs the sink chain) {f(src, 0)}/s")
+        w100 = by.get("wakeups_1_chunk100")
+        if w100 and w100.get("wakeups_streaming_per_session_s"):
+            t100, i100, _ = line(w100)
+            res += f"; 100 ms chunks: {t100:.0f}/s streaming, {i100:.0f}/s no response"
+        w10 = by.get("wakeups_10")
+        if w10 and w10.get("wakeups_streaming_per_session_s"):
+            t10, i10, st10 = line(w10)
+            res += (f"; N=10 (per session, network thread shared): {t10:.0f}/s streaming "
+                    f"(rtc-net share {f(st10.get('rtc-net'), 1)}), {i10:.0f}/s no response")
+        row("Thread wake-ups per second of a live session with a response streaming (all the element's threads, "
+            "its share of the network thread)", "≤ 25/s", res, status(tot <= 25))
+
     # 5. density
     held_ = [r for r in dens if held(r)]
     if dens:
@@ -315,6 +375,32 @@ def main():
                       " (`src:src` = the live source's streaming thread, which also runs realtimeconv's sink chain; "
                       "`c:src` = realtimeconv's src task; `rtc-ctl` = its control task; `rtc-net` = the engine's "
                       "network thread; `q:src` = the queue after it)")
+    if by.get("wakeups_1") and by["wakeups_1"].get("wakeups_streaming_per_session_s"):
+        md.append("")
+        md.append("Wake-ups per second and session by thread (voluntary + nonvoluntary context switches, "
+                  "/proc/self/task/*/status, sampled every 100 ms; \"streaming\" = response audio left the src pad "
+                  "in the last 600 ms)")
+        md.append("")
+        md.append("| run | thread | streaming | no response | whole run |")
+        md.append("|---|---|---|---|---|")
+        for key in ("wakeups_1", "wakeups_1_chunk100", "wakeups_10"):
+            r = by.get(key)
+            if not r or not r.get("wakeups_streaming_per_session_s"):
+                continue
+            st, idl, al = (r["wakeups_streaming_per_session_s"], r.get("wakeups_idle_per_session_s") or {},
+                           r.get("wakeups_per_session_s") or {})
+            label = f"N={r['n']}, chunk {r.get('chunk_ms', 40)} ms ({r.get('streaming_s', 0):.0f} s streaming)"
+            for k in sorted(al, key=lambda k: -(al.get(k) or 0)):
+                if (al.get(k) or 0) < 0.05:
+                    continue
+                md.append(f"| {label} | {k} | {f(st.get(k), 1)} | {f(idl.get(k), 1)} | {f(al.get(k), 1)} |")
+                label = ""
+    if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(a.md)), "density_profile.txt")):
+        md.append("")
+        md.append("Profile of the first density step that broke: [density_profile.txt](density_profile.txt) (perf).")
+    md.append("")
+    md.append("The machine is shared (other builds and tests may run at the same time): every CPU and latency "
+              "figure here is an upper bound.")
     os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
     with open(a.md, "w") as fh:
         fh.write("\n".join(md) + "\n")

@@ -18,6 +18,14 @@
 #   BENCH_DENSITY_MAX        stop growing at this N (400; beyond, this 2-core machine thrashes)
 #   BENCH_DENSITY_SECONDS    measured seconds per density step (30)
 #   BENCH_BUILD_DIR          build directory (build-bench)
+#   BENCH_PEER_N             sessions of the peer row (10): the element and the OpenAI Node SDK over wss://
+#   BENCH_PEER_SECONDS       measured seconds of each peer run (60)
+#   BENCH_WAKE_SECONDS       measured seconds of each wake-up run (60)
+#   BENCH_PROFILE            1 (default): profile the first density step that breaks with perf
+#                            (results/density_profile.txt); 0: skip
+# Phases added by issue 15: peer (element vs SDK over TLS), wakeups (scheduler switches per
+# thread), profile (perf on the density break); the plots (results/*.svg, gnuplot) are drawn last.
+# QUICK=1 produces every row at small N in a few minutes (for a rerun on a quiet machine).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -30,14 +38,21 @@ if [ "$QUICK" = 1 ]; then
   DELTAS=${BENCH_DELTAS:-1000}; INPUT_S=${BENCH_INPUT_SECONDS:-3}; CPU_S=${BENCH_CPU_SECONDS:-10}
   TURNS=${BENCH_TURNS:-200}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-50}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-6}; DECODE_S=0.3; LEN_COUNTS="4 1 1"
+  PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}
 else
   DELTAS=${BENCH_DELTAS:-10000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
   TURNS=${BENCH_TURNS:-1000}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-400}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-30}; DECODE_S=1.0; LEN_COUNTS="20 4 2"
+  PEER_S=${BENCH_PEER_SECONDS:-60}; WAKE_S=${BENCH_WAKE_SECONDS:-60}
 fi
+PEER_N=${BENCH_PEER_N:-10}
 PACE=${BENCH_PACE:-100}
-PHASES=${BENCH_PHASES:-decode,output,input,cpu,length,turns,density}
+PHASES=${BENCH_PHASES:-decode,output,input,cpu,peer,wakeups,length,turns,density}
 has_phase() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# shellcheck source=../deps.sh
+. "$ROOT/tests/deps.sh"
+rtc_ensure_bench_deps || echo "   (benchmark packages missing: the rows that need them are skipped)"
 
 echo "== build (release) in $BUILD"
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -116,6 +131,60 @@ if has_phase cpu; then
   busy_stop
 fi
 
+if has_phase peer; then
+  # The element and the official OpenAI Node SDK doing the same job (peer_sdk.mjs) at N sessions,
+  # one after the other, against ONE emulator served over wss:// with a self-signed certificate
+  # generated now (the element trusts it through ssl-ca-file, node through NODE_EXTRA_CA_CERTS).
+  # Each side minus its own baseline (the same live source / the same node timers, no session).
+  TLS=$BUILD/bench-tls SDK=$BUILD/bench-node
+  mkdir -p "$TLS" "$SDK"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS/key.pem" -out "$TLS/cert.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" > /dev/null 2>&1
+  if command -v npm > /dev/null && [ ! -f "$SDK/node_modules/openai/realtime/ws.mjs" ]; then
+    echo "== npm install openai ws into $SDK"
+    (cd "$SDK" && npm install --prefix "$SDK" --no-audit --no-fund --silent openai@6 ws@8) || echo "   (npm install failed)"
+  fi
+  "$RTC_EMULATOR" --port 0 --voice tone --pace realtime --tls-cert "$TLS/cert.pem" --tls-key "$TLS/key.pem" \
+    > "$TLS/emulator.out" 2> "$TLS/emulator.err" &
+  EPID=$!
+  PORT=""
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's|^listening on wss://.*:\([0-9]*\)$|\1|p' "$TLS/emulator.out" 2> /dev/null)
+    [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then
+    echo "   (the TLS emulator did not start: $(cat "$TLS/emulator.err"))"
+  else
+    emu_cpu() { awk '{print $14 + $15}' "/proc/$EPID/stat"; }
+    e0=$(emu_cpu)
+    run peer_element "$B/bench_element" session --n "$PEER_N" --seconds "$PEER_S" --lag-ms 0 \
+      --url "wss://127.0.0.1:$PORT" --ssl-ca-file "$TLS/cert.pem" --id peer_element
+    e1=$(emu_cpu)
+    run peer_element_base "$B/bench_element" session --n "$PEER_N" --seconds "$PEER_S" --baseline --id peer_element_base
+    if [ -f "$SDK/node_modules/openai/realtime/ws.mjs" ]; then
+      e2=$(emu_cpu)
+      run peer_sdk env NODE_EXTRA_CA_CERTS="$TLS/cert.pem" node "$HERE/peer_sdk.mjs" --sdk-dir "$SDK" \
+        --url "https://127.0.0.1:$PORT/v1" --n "$PEER_N" --seconds "$PEER_S" --id peer_sdk
+      e3=$(emu_cpu)
+      run peer_sdk_base node "$HERE/peer_sdk.mjs" --baseline --n "$PEER_N" --seconds "$PEER_S" --id peer_sdk_base
+      echo "{\"bench\":\"peer_emulator\",\"id\":\"peer_emulator\",\"element_ticks\":$((e1 - e0)),\"sdk_ticks\":$((e3 - e2)),\"clk_tck\":$(getconf CLK_TCK)}" >> "$RAW"
+    else
+      echo "   (no OpenAI SDK in $SDK: the SDK side of the peer row is skipped)"
+    fi
+  fi
+  kill "$EPID" 2> /dev/null; wait "$EPID" 2> /dev/null
+fi
+
+if has_phase wakeups; then
+  # Scheduler wake-ups per thread of a live session (3 s answers, so that a response streams for
+  # about half of each 6 s cycle), per session: N=1 (the network thread is all this session's) and
+  # N=10 (its share); the element's default 40 ms chunks and 100 ms chunks.
+  run wakeups_1 "$B/bench_element" session --n 1 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --id wakeups_1
+  run wakeups_1_chunk100 "$B/bench_element" session --n 1 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --chunk 100 --id wakeups_1_chunk100
+  run wakeups_10 "$B/bench_element" session --n 10 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --id wakeups_10
+fi
+
 if has_phase length; then
   set -- $LEN_COUNTS
   run length_1s "$B/bench_element" output --pace 20 --response-s 1 --responses "$1" --deltas 0 --id length_1s
@@ -158,6 +227,22 @@ if has_phase density; then
       run "density_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --id "density_$mid"
     fi
   fi
+  # Where it breaks and why: a profile of the first step that broke (perf, whole process, call graphs).
+  if [ "$bad" != 0 ] && [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf > /dev/null; then
+    echo "== profile of density_$bad (perf)"
+    perf record -q -F 299 -g -o "$BUILD/density.perf.data" -- \
+      "$B/bench_element" session --n "$bad" --seconds "$DENSITY_S" --id "profile_$bad" > /dev/null 2>&1
+    {
+      echo "perf profile of bench_element session --n $bad (the first density step that broke), $(date -u +%FT%TZ)"
+      echo; echo "## CPU by thread"
+      perf report -i "$BUILD/density.perf.data" --no-children --sort comm --stdio 2> /dev/null | grep -v '^#' | grep -v '^$' | head -20
+      echo; echo "## CPU by library"
+      perf report -i "$BUILD/density.perf.data" --no-children --sort dso --stdio 2> /dev/null | grep -v '^#' | grep -v '^$' | head -20
+      echo; echo "## Top symbols (self)"
+      perf report -i "$BUILD/density.perf.data" --no-children --sort comm,dso,sym --stdio -g none 2> /dev/null | grep -v '^#' | grep -v '^$' | head -45
+    } > "$RESULTS/density_profile.txt"
+    echo "   written: $RESULTS/density_profile.txt"
+  fi
   # The live sources alone at two sizes: the element's own CPU per session at scale is
   # (CPU with the element - CPU of the sources alone) / N.
   for n in ${BENCH_DENSITY_BASE_N:-100 200}; do
@@ -168,5 +253,10 @@ fi
 echo "== report ($(( $(date +%s) - START )) s of benchmarks)"
 python3 "$HERE/report.py" --raw "$RAW" --md "$RESULTS/latest.md" --json "$RESULTS/latest.json" \
   --quick "$QUICK" --build "$BUILD"
+if command -v gnuplot > /dev/null; then
+  python3 "$HERE/plots.py" --raw "$RAW" --out "$RESULTS" || echo "   (plots failed)"
+else
+  echo "   (no gnuplot: no plots)"
+fi
 cat "$RESULTS/latest.md"
 exit 0
