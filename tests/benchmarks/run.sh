@@ -15,7 +15,7 @@
 #   BENCH_CPU_SECONDS        seconds of the one-session CPU run (60) and its baseline (30)
 #   BENCH_TURNS              conversation length (1000)
 #   BENCH_DENSITY_N          session counts to try, in order (1 10 50 100 200); then +50 until it breaks
-#   BENCH_DENSITY_MAX        stop growing at this N (400; beyond, this 2-core machine thrashes)
+#   BENCH_DENSITY_MAX        stop growing at this N (600, the target of issue 15; it breaks before)
 #   BENCH_DENSITY_SECONDS    measured seconds per density step (30)
 #   BENCH_BUILD_DIR          build directory (build-bench)
 #   BENCH_PEER_N             sessions of the peer row (10): the element and the OpenAI Node SDK over wss://
@@ -41,7 +41,7 @@ if [ "$QUICK" = 1 ]; then
   PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}
 else
   DELTAS=${BENCH_DELTAS:-10000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
-  TURNS=${BENCH_TURNS:-1000}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-400}
+  TURNS=${BENCH_TURNS:-1000}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-600}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-30}; DECODE_S=1.0; LEN_COUNTS="20 4 2"
   PEER_S=${BENCH_PEER_SECONDS:-60}; WAKE_S=${BENCH_WAKE_SECONDS:-60}
 fi
