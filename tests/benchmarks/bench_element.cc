@@ -89,6 +89,11 @@ struct Track {
   uint64_t skipped = 0, unmatched = 0, audio_bytes = 0;
   uint64_t out_bytes = 0;  // every byte of response audio out of the src pad
   size_t consumed = 0;     // bytes of fifo.front() already out
+  // End of turn: wall-clock time the live source produced its last speech buffer, and per answer
+  // the time from it to the answer's first byte at the src pad (ms).
+  std::atomic<int64_t> speech_end_us{0};
+  std::string last_item;
+  std::vector<float> eot_ms;
   std::vector<std::unique_ptr<rtc::SessionListener>> wrappers;
 };
 
@@ -135,6 +140,11 @@ GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
   size_t left = gst_buffer_get_size(buf);
   std::lock_guard<std::mutex> g(tr->mu);
   tr->out_bytes += left;
+  if (tr->last_item != m->item_id) {  // an answer's first audio
+    tr->last_item = m->item_id;
+    const int64_t se = tr->speech_end_us.load(std::memory_order_relaxed);
+    if (se && tr->recording.load(std::memory_order_relaxed)) tr->eot_ms.push_back(static_cast<float>(t - se) / 1000.0f);
+  }
   while (left > 0 && !tr->fifo.empty()) {
     Pending &p = tr->fifo.front();
     if (p.item_id != m->item_id) {
@@ -210,8 +220,11 @@ GstPadProbeReturn sink_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
 // ---------------------------------------------------------------------------------------------
 // Speech-like input: the live source produces silence; the probe writes a loud square wave (the
 // emulator's VAD hears speech at >= -30 dBFS) during `speech_ms` of every `cycle_ms`.
+struct Track;
 struct Speech {
   int64_t speech_ns, cycle_ns, phase_ns;
+  bool in_speech;
+  Track *track;  // told the wall-clock time of each end of speech (end-of-turn latency)
 };
 std::vector<int16_t> g_square;
 
@@ -220,7 +233,10 @@ GstPadProbeReturn speech_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   if (!buf || !GST_BUFFER_PTS_IS_VALID(buf)) return GST_PAD_PROBE_OK;
   const int64_t t = static_cast<int64_t>(GST_BUFFER_PTS(buf)) + sp->phase_ns;
-  if (t % sp->cycle_ns >= sp->speech_ns) return GST_PAD_PROBE_OK;
+  const bool speaking = t % sp->cycle_ns < sp->speech_ns;
+  if (!speaking && sp->in_speech && sp->track) sp->track->speech_end_us.store(now_us(), std::memory_order_relaxed);
+  sp->in_speech = speaking;
+  if (!speaking) return GST_PAD_PROBE_OK;
   buf = gst_buffer_make_writable(buf);
   GST_PAD_PROBE_INFO_DATA(info) = buf;
   GstMapInfo map;
@@ -354,7 +370,7 @@ std::unique_ptr<Pipe> make_pipe(const std::string &url, const std::string &src_p
 }
 
 void add_speech(Pipe *p, int64_t speech_ms, int64_t cycle_ms, int64_t phase_ms) {
-  p->speech = {speech_ms * GST_MSECOND, cycle_ms * GST_MSECOND, phase_ms * GST_MSECOND};
+  p->speech = {speech_ms * GST_MSECOND, cycle_ms * GST_MSECOND, phase_ms * GST_MSECOND, false, &p->track};
   GstElement *src = gst_bin_get_by_name(GST_BIN(p->pipeline), "src");
   GstPad *pad = gst_element_get_static_pad(src, "src");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, speech_probe, &p->speech, nullptr);
@@ -776,7 +792,7 @@ int run_session(const Opts &o) {
   const long threads = bench::proc_status("Threads");
   uint64_t buffers = 0, late = 0, late20 = 0, skipped = 0;
   double max_late = -1e9;
-  Dist out_lat;
+  Dist out_lat, eot;
   for (auto &p : pipes) {
     p->lat.recording = false;
     {
@@ -789,6 +805,7 @@ int run_session(const Opts &o) {
     std::lock_guard<std::mutex> g(p->track.mu);
     p->track.recording = false;
     for (auto &s : p->track.samples) out_lat.add(s.total_us);
+    for (float e : p->track.eot_ms) eot.add(e);
     skipped += p->track.skipped;
   }
   BusStats snapshot;
@@ -829,6 +846,7 @@ int run_session(const Opts &o) {
     j.raw("warning_texts", w.done());
   }
   j.dist("out_lat_us", out_lat).dist("loop_lag_us", lagd).pcts("out_lat_us", out_lat);
+  j.dist("eot_ms", eot);
   {
     Json t;
     for (auto &kv : bench::thread_cpu_delta(th0, th1)) t.num(kv.first, kv.second / wall_s / n);

@@ -259,6 +259,18 @@ def main():
         row("Thread wake-ups per second of a live session with a response streaming (all the element's threads, "
             "its share of the network thread)", "≤ 25/s", res, status(tot <= 25))
 
+    # 10. end of turn vs chunk-duration (issue 15): what a larger chunk costs in answer latency
+    e40, e100 = by.get("wakeups_1"), by.get("wakeups_1_chunk100")
+    if e40 and e100 and e40.get("eot_ms_count") and e100.get("eot_ms_count"):
+        d50 = e100["eot_ms_p50"] - e40["eot_ms_p50"]
+        res = (f"40 ms chunks: p50 {e40['eot_ms_p50']:.0f} / max {e40['eot_ms_max']:.0f} ms ({e40['eot_ms_count']} answers); "
+               f"100 ms chunks: p50 {e100['eot_ms_p50']:.0f} / max {e100['eot_ms_max']:.0f} ms ({e100['eot_ms_count']} answers); "
+               f"cost of 100 ms chunks: {d50:+.0f} ms at p50 (expected about +30 ms mean, +60 ms worst: the chunk "
+               f"that completes the server's 500 ms of silence waits for 100 instead of 40 ms of audio). Includes the "
+               f"500 ms silence_duration_ms, the server, and the element's hold of live output (150 ms)")
+        row("End-of-turn latency: the live source's last speech buffer → the answer's first audio at the src pad "
+            "(one session, server VAD)", "report the chunk-duration cost", res, "n/a")
+
     # 5. density
     held_ = [r for r in dens if held(r)]
     if dens:
@@ -353,7 +365,10 @@ def main():
         md.append("Density: N pipelines `audiotestsrc is-live=true` (10 ms buffers, 1.5 s of tone every 6 s) ! "
                   "realtimeconv (server VAD, 2 s spoken answers at real-time pace) ! queue ! fakesink sync=true, "
                   f"all in one process; {dens[0]['wall_s']:.0f} s measured per N. ✗ = does not hold real time (held() in "
-                  "report.py: a late buffer, a late-audio message, < 80 % of the answers, or engine loop lag p99 ≥ 100 ms)")
+                  "report.py: a late buffer, a late-audio message, < 80 % of the answers, or engine loop lag p99 ≥ 100 ms). "
+                  "Output latency here = complete frame → the delta's first byte at the src pad: live output is "
+                  "held until `latency - lead` before it plays (150 ms at the defaults, docs/timing.md), so it is "
+                  "the pacing by design, not processing; the processing figure is the output path row above.")
         md.append("")
         md.append("| N | process CPU (cores) | CPU ms per session-s | emulator CPU (cores) | RSS MB (per session) | "
                   "late buffers (max lateness) | engine loop lag p50 / p99 / max | output latency p50 / p99 | responses / expected |")
