@@ -140,7 +140,7 @@ set style histogram rowstacked
 set style fill solid 0.8 border -1
 set boxwidth 0.5
 set yrange [0:*]
-set key top left
+set key outside bottom center horizontal
 set grid ytics
 plot "{dat}" using 2:xtic(1) title "the session (element / SDK)", "" using 3 title "its live source alone (subtracted)"
 ''', out)
