@@ -6,9 +6,11 @@
 # Benchmarks REPORT: this script never fails because of a timing or a missed target (exit status
 # is non-zero only when the build fails). Never register it as a test.
 #
-# Environment (defaults = full run, ~12 min on a 2-core machine; QUICK=1 = smoke run, ~2 min):
+# Environment (defaults = full run, ~40 min on a 2-core machine; QUICK=1 = every row at small N,
+# ~12 min; the output/length/turns phases run at real time since live output is held to its
+# playout time, see README "Performance"):
 #   QUICK=1                  small counts and short phases
-#   BENCH_PHASES             comma list: decode,output,input,cpu,length,turns,density (default all)
+#   BENCH_PHASES             comma list: decode,output,input,cpu,peer,wakeups,length,turns,density (default all)
 #   BENCH_DELTAS             audio deltas per output-latency run (10000)
 #   BENCH_PACE               emulator pace of the paced output run (100 = 100x real time)
 #   BENCH_INPUT_SECONDS      seconds per input-latency run (10), for chunk 20 / 40 / 100 ms
@@ -35,8 +37,8 @@ RESULTS=$HERE/results
 mkdir -p "$RESULTS"
 
 if [ "$QUICK" = 1 ]; then
-  DELTAS=${BENCH_DELTAS:-1000}; INPUT_S=${BENCH_INPUT_SECONDS:-3}; CPU_S=${BENCH_CPU_SECONDS:-10}
-  TURNS=${BENCH_TURNS:-200}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-50}
+  DELTAS=${BENCH_DELTAS:-200}; INPUT_S=${BENCH_INPUT_SECONDS:-3}; CPU_S=${BENCH_CPU_SECONDS:-10}
+  TURNS=${BENCH_TURNS:-100}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-50}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-6}; DECODE_S=0.3; LEN_COUNTS="4 1 1"
   PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}
 else
