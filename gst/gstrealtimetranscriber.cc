@@ -128,15 +128,26 @@ struct TxState {
   uint64_t dropped_partials = 0;
   bool flushing = false;
   void push(TxEvent &&e) {
+    push_with(std::move(e), [](TxEvent &) {});
+  }
+  // `under_lock` runs in the same critical section as the enqueue, so a count it changes
+  // (commits_seen) is never seen by the src task without the event that goes with it
+  template <typename F>
+  void push_with(TxEvent &&e, F &&under_lock) {
     {
       std::lock_guard<std::mutex> lk(mu);
+      under_lock(e);
       if (q.size() >= kMaxQueued) {
         // full (downstream blocks the src task): drop the oldest partial; with none queued, the
-        // oldest entry that is not an error or EOS; the queue never grows beyond kMaxQueued + 1
+        // oldest entry that is not an error, EOS, committed or reconnected; the queue never grows beyond kMaxQueued + 1
         auto victim = std::find_if(q.begin(), q.end(), [](const TxEvent &x) { return x.kind == TxEvent::Delta; });
         if (victim == q.end())
           victim = std::find_if(q.begin(), q.end(),
-                                [](const TxEvent &x) { return x.kind != TxEvent::Error && x.kind != TxEvent::Eos; });
+                                [](const TxEvent &x) {
+                                  // never the events a count depends on (commits_seen, outstanding)
+                                  return x.kind != TxEvent::Error && x.kind != TxEvent::Eos &&
+                                         x.kind != TxEvent::Committed && x.kind != TxEvent::Reconnected;
+                                });
         if (victim != q.end()) {
           q.erase(victim);
           dropped_partials++;
@@ -274,8 +285,8 @@ void TxListener::on_server_event(const rtc::ServerEvent &ev, const rtc::EventCon
     case rtc::ServerEventType::InputBufferCommitted:
       e.kind = TxEvent::Committed;
       if (e.end > st_->committed_end.load()) st_->committed_end = e.end;
-      st_->commits_seen++;
-      break;
+      st_->push_with(std::move(e), [this](TxEvent &) { st_->commits_seen++; });
+      return;
     default:
       return;
   }
@@ -286,7 +297,10 @@ void TxListener::on_error(const rtc::SessionError &err) {
   const bool rejected_config = err.client_event_type == "session.update" ||
                                err.client_event_type == "transcription_session.update";
   if (err.client_event_type == "input_audio_buffer.commit") {
-    st_->commits_seen++;  // a commit that will not be answered by committed (e.g. commit_empty)
+    {
+      std::lock_guard<std::mutex> lk(st_->mu);
+      st_->commits_seen++;  // a commit that will not be answered by committed (e.g. commit_empty)
+    }
     st_->cv.notify_all();
   }
   if (err.cls == rtc::ErrorClass::Fatal || rejected_config) {
@@ -318,13 +332,13 @@ void TxListener::on_reconnected(int, bool) {
   // The old server session's unanswered commits can never be answered. Settled here, on the
   // network thread that also counts the answers, so no increment is lost; a commit the sink
   // thread makes meanwhile belongs to the new session and stays pending.
-  const int sent = st_->commits_sent.load();
-  const int unanswered = std::max(0, sent - st_->commits_seen.load());
-  st_->commits_seen.store(sent);
   TxEvent e;
   e.kind = TxEvent::Reconnected;
-  e.lost_commits = unanswered;
-  st_->push(std::move(e));
+  st_->push_with(std::move(e), [this](TxEvent &queued) {
+    const int sent = st_->commits_sent.load();
+    queued.lost_commits = std::max(0, sent - st_->commits_seen.load());
+    st_->commits_seen.store(sent);
+  });
 }
 
 void TxListener::on_log(rtc::LogLevel level, const std::string &msg) {
@@ -524,6 +538,7 @@ static void src_task(gpointer data) {
   auto *self = static_cast<GstRealtimeTranscriber *>(data);
   TxState *st = self->st.get();
   std::deque<TxEvent> batch;
+  int seen;
   {
     std::unique_lock<std::mutex> lk(st->mu);
     st->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !st->q.empty() || st->flushing; });
@@ -533,6 +548,9 @@ static void src_task(gpointer data) {
       return;
     }
     batch.swap(st->q);
+    // the commits answered by the events in `batch` (and before): read with the swap, so a
+    // `committed` queued after it is not counted before its event raises `outstanding`
+    seen = st->commits_seen.load();
   }
   for (auto &e : batch) handle_event(self, e);
 
@@ -547,7 +565,7 @@ static void src_task(gpointer data) {
     int64_t horizon;
     if (st->live.load()) {
       horizon = in - static_cast<int64_t>(latency) * self->rate / 1000;
-    } else if (self->outstanding > 0 || st->commits_seen.load() < st->commits_sent.load()) {
+    } else if (self->outstanding > 0 || seen < st->commits_sent.load()) {
       horizon = self->last_completed_end;  // an utterance is being transcribed
     } else {
       horizon = self->local_commit ? st->buffer_start.load() : self->last_committed_end;
@@ -555,7 +573,7 @@ static void src_task(gpointer data) {
     push_gap_to(self, horizon);
   }
   if (self->eos_pending) {
-    const bool done = self->outstanding == 0 && st->commits_seen.load() >= st->commits_sent.load();
+    const bool done = self->outstanding == 0 && seen >= st->commits_sent.load();
     if (done || g_get_monotonic_time() >= self->eos_deadline) {
       if (!done)
         GST_ELEMENT_WARNING(self, STREAM, FAILED, ("The last utterance's transcript did not arrive before EOS."),
