@@ -139,7 +139,9 @@ struct TxState {
       under_lock(e);
       if (q.size() >= kMaxQueued) {
         // full (downstream blocks the src task): drop the oldest partial; with none queued, the
-        // oldest entry that is not an error, EOS, committed or reconnected; the queue never grows beyond kMaxQueued + 1
+        // oldest entry that is not an error, EOS, committed or reconnected. Those are kept (the
+        // commit counts depend on them) and come at most one per commit or reconnect, so the
+        // queue stays within kMaxQueued + 1 plus the commits and reconnects still unhandled
         auto victim = std::find_if(q.begin(), q.end(), [](const TxEvent &x) { return x.kind == TxEvent::Delta; });
         if (victim == q.end())
           victim = std::find_if(q.begin(), q.end(),
