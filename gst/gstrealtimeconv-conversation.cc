@@ -382,6 +382,71 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
   wake_src_locked(p);
 }
 
+// handle_event, state lock held.
+static void speech_stopped_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
+    bool transcription, bool vad, bool create_response) {
+  using T = rtc::ServerEventType;
+  RtcPriv *p = self->priv;
+  (void)T::SessionCreated;
+  (void)live;
+  (void)transcription;
+  (void)vad;
+  (void)create_response;
+  GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, ev.audio_end_ms);
+  p->speech_active = false;
+  p->gate.on_speech_stopped(m.ctx.input_end_sample);
+  p->samples_since_commit = 0;
+  Span &sp = span_for_locked(p, ev.item_id);
+  sp.end = e;
+  if (GST_CLOCK_TIME_IS_VALID(e)) p->last_turn_end_rt = e;
+  {  // the caption of a long utterance is due from the end of the speech, not its start
+    auto pc = p->pending_captions.find(ev.item_id);
+    if (pc != p->pending_captions.end()) pc->second.second = g_get_monotonic_time();
+  }
+  if (vad && create_response) {
+    gint64 timeout_ms;
+    {
+      std::lock_guard<std::mutex> pg(p->props_mutex);
+      timeout_ms = p->settings.drain_timeout_ms;
+    }
+    begin_turn_wait_locked(p, g_get_monotonic_time() + timeout_ms * 1000);
+  }
+  d.msgs.push_back(msg_speech_stopped(self, ev.item_id.c_str(), (gint64)ev.audio_end_ms, rt_field(e)));
+  if (!live) advance_frontier_locked(p, e);
+}
+
+// handle_event, state lock held.
+static void input_committed_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
+    bool transcription, bool vad, bool create_response) {
+  using T = rtc::ServerEventType;
+  RtcPriv *p = self->priv;
+  (void)T::SessionCreated;
+  (void)live;
+  (void)transcription;
+  (void)vad;
+  (void)create_response;
+  GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, -1);
+  GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, -1);
+  Span &sp = span_for_locked(p, ev.item_id);
+  if (GST_CLOCK_TIME_IS_VALID(s)) sp.start = s;
+  if (GST_CLOCK_TIME_IS_VALID(e)) sp.end = e;
+  if (transcription && GST_CLOCK_TIME_IS_VALID(sp.start)) {
+    auto pc = p->pending_captions.find(ev.item_id);
+    if (pc == p->pending_captions.end())
+      p->pending_captions[ev.item_id] = {sp.start, g_get_monotonic_time()};
+    else
+      pc->second.second = g_get_monotonic_time();  // refreshed: the transcription starts now
+  }
+  if (transcription) p->awaiting_transcripts[ev.item_id] = g_get_monotonic_time();
+  if (!vad && GST_CLOCK_TIME_IS_VALID(e)) {
+    p->last_turn_end_rt = e;
+    // Manual mode: the next caption starts where this commit ended.
+    p->caption_hold_rt = tmax(p->caption_hold_rt, e);
+    wake_src_locked(p);
+  }
+  if (!live) advance_frontier_locked(p, e);
+}
+
 static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   RtcPriv *p = self->priv;
   const rtc::ServerEvent &ev = *m.ev;
@@ -415,53 +480,12 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       if (!live) advance_frontier_locked(p, s);
       break;
     }
-    case T::SpeechStopped: {
-      GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, ev.audio_end_ms);
-      p->speech_active = false;
-      p->gate.on_speech_stopped(m.ctx.input_end_sample);
-      p->samples_since_commit = 0;
-      Span &sp = span_for_locked(p, ev.item_id);
-      sp.end = e;
-      if (GST_CLOCK_TIME_IS_VALID(e)) p->last_turn_end_rt = e;
-      {  // the caption of a long utterance is due from the end of the speech, not its start
-        auto pc = p->pending_captions.find(ev.item_id);
-        if (pc != p->pending_captions.end()) pc->second.second = g_get_monotonic_time();
-      }
-      if (vad && create_response) {
-        gint64 timeout_ms;
-        {
-          std::lock_guard<std::mutex> pg(p->props_mutex);
-          timeout_ms = p->settings.drain_timeout_ms;
-        }
-        begin_turn_wait_locked(p, g_get_monotonic_time() + timeout_ms * 1000);
-      }
-      d.msgs.push_back(msg_speech_stopped(self, ev.item_id.c_str(), (gint64)ev.audio_end_ms, rt_field(e)));
-      if (!live) advance_frontier_locked(p, e);
+    case T::SpeechStopped:
+      speech_stopped_locked(self, ev, m, d, live, transcription, vad, create_response);
       break;
-    }
-    case T::InputBufferCommitted: {
-      GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, -1);
-      GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, -1);
-      Span &sp = span_for_locked(p, ev.item_id);
-      if (GST_CLOCK_TIME_IS_VALID(s)) sp.start = s;
-      if (GST_CLOCK_TIME_IS_VALID(e)) sp.end = e;
-      if (transcription && GST_CLOCK_TIME_IS_VALID(sp.start)) {
-        auto pc = p->pending_captions.find(ev.item_id);
-        if (pc == p->pending_captions.end())
-          p->pending_captions[ev.item_id] = {sp.start, g_get_monotonic_time()};
-        else
-          pc->second.second = g_get_monotonic_time();  // refreshed: the transcription starts now
-      }
-      if (transcription) p->awaiting_transcripts[ev.item_id] = g_get_monotonic_time();
-      if (!vad && GST_CLOCK_TIME_IS_VALID(e)) {
-        p->last_turn_end_rt = e;
-        // Manual mode: the next caption starts where this commit ended.
-        p->caption_hold_rt = tmax(p->caption_hold_rt, e);
-        wake_src_locked(p);
-      }
-      if (!live) advance_frontier_locked(p, e);
+    case T::InputBufferCommitted:
+      input_committed_locked(self, ev, m, d, live, transcription, vad, create_response);
       break;
-    }
     case T::ResponseCreated: {
       const std::string &id = ev.response.id.empty() ? ev.response_id : ev.response.id;
       Response *r = response_for_locked(p, id);

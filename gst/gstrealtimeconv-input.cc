@@ -306,6 +306,133 @@ static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf) {
   return GST_FLOW_OK;
 }
 
+static gboolean sink_caps(GstRealtimeConv *self, GstEvent *event) {
+  RtcPriv *p = self->priv;
+  GstCaps *caps;
+  gst_event_parse_caps(event, &caps);
+  rtc::AudioFormat f;
+  if (!gst_caps_is_fixed(caps) || !fmt_from_structure(gst_caps_get_structure(caps, 0), &f)) {
+    gst_event_unref(event);
+    return FALSE;
+  }
+  gst_event_unref(event);
+  {
+    // Check-and-restart under the lifecycle mutex: the state-change thread may be starting
+    // the session right now (it reads have_caps / in_fmt under the same mutex).
+    std::lock_guard<std::mutex> lg(p->lifecycle_mutex);
+    {
+      std::lock_guard<std::mutex> g(p->lock);
+      p->have_caps = true;
+      p->in_fmt = f;
+      p->in_rate = fmt_rate(f);
+      p->in_bpf = fmt_bpf(f);
+    }
+    bool restart;
+    {
+      std::lock_guard<std::mutex> g(p->session_mutex);
+      restart = p->session && p->session_in_fmt != f;
+    }
+    if (restart) {
+      GST_INFO_OBJECT(self, "input format is %s: restarting the session with it", fmt_name(f));
+      stop_session_locked(self);
+      start_session_locked(self);
+    }
+  }
+  query_upstream_latency(self);
+  return TRUE;
+}
+
+static gboolean sink_segment(GstRealtimeConv *self, GstEvent *event) {
+  RtcPriv *p = self->priv;
+  const GstSegment *seg;
+  gst_event_parse_segment(event, &seg);
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    if (seg->format == GST_FORMAT_TIME) {
+      gst_segment_copy_into(seg, &p->in_segment);
+      p->time_segment = true;
+    } else {
+      gst_segment_init(&p->in_segment, GST_FORMAT_TIME);
+      p->time_segment = false;
+    }
+    p->have_segment = true;
+    p->out_segment = p->in_segment;
+    p->out_segment.stop = GST_CLOCK_TIME_NONE;  // responses may outlast the input
+    p->out_segment.duration = GST_CLOCK_TIME_NONE;
+    p->out_segment.position = p->out_segment.start;
+    p->out_segment.rate = 1.0;
+    p->out_segment_valid = true;
+    for (int i = 0; i < kNumPads; i++) p->need_segment[i] = true;
+    p->timeline.mark_discont();  // the next buffer may jump: take its timestamp as it is
+    wake_src_locked(p);
+  }
+  gst_event_unref(event);
+  query_upstream_latency(self);
+  return TRUE;
+}
+
+static gboolean sink_gap(GstRealtimeConv *self, GstEvent *event) {
+  RtcPriv *p = self->priv;
+  GstClockTime ts, dur;
+  gst_event_parse_gap(event, &ts, &dur);
+  gst_event_unref(event);
+  int64_t n;
+  rtc::AudioFormat fmt;
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    if (!p->have_caps) return TRUE;
+    GstClockTime rt = GST_CLOCK_TIME_NONE;
+    if (p->time_segment && GST_CLOCK_TIME_IS_VALID(ts)) {
+      guint64 r = gst_segment_to_running_time(&p->in_segment, GST_FORMAT_TIME, ts);
+      if (r != (guint64)-1) rt = r;
+    }
+    n = p->timeline.on_gap(rt, dur);
+    if (p->gate.config().enabled) p->gate.on_silence(n);
+    set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n));
+    fmt = p->in_fmt;
+  }
+  GST_DEBUG_OBJECT(self, "GAP: %" G_GINT64_FORMAT " samples of silence to the session", n);
+  push_silence_to_session(p, get_session(p), n, fmt);
+  return TRUE;
+}
+
+static gboolean sink_flush_start(GstRealtimeConv *self, GstEvent *event) {
+  RtcPriv *p = self->priv;
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    p->in_flushing = true;
+    p->src_flushing = true;
+    wake_src_locked(p);
+    p->drain_cond.notify_all();
+  }
+  for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_ref(event));
+  gst_event_unref(event);
+  gst_pad_pause_task(self->srcpad);
+  if (auto sess = get_session(p)) {
+    // Always cancel: a response may be starting that neither we nor the engine have seen yet
+    // (the server answers response_cancel_not_active otherwise, a benign error).
+    sess->cancel_response();
+    clear_session_input(p, sess);
+  }
+  return TRUE;
+}
+
+static gboolean sink_flush_stop(GstRealtimeConv *self, GstEvent *event) {
+  RtcPriv *p = self->priv;
+  for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_ref(event));
+  gst_event_unref(event);
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    reset_output_locked(p);
+    gst_flow_combiner_reset(p->flow_combiner);
+    p->timeline.mark_discont();
+    p->in_flushing = false;
+    p->src_flushing = false;
+  }
+  gst_pad_start_task(self->srcpad, src_loop, self, NULL);
+  return TRUE;
+}
+
 gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
   GstRealtimeConv *self = GST_REALTIMECONV(parent);
   RtcPriv *p = self->priv;
@@ -318,127 +445,20 @@ gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       gst_event_unref(event);
       return TRUE;
     }
-    case GST_EVENT_CAPS: {
-      GstCaps *caps;
-      gst_event_parse_caps(event, &caps);
-      rtc::AudioFormat f;
-      if (!gst_caps_is_fixed(caps) || !fmt_from_structure(gst_caps_get_structure(caps, 0), &f)) {
-        gst_event_unref(event);
-        return FALSE;
-      }
-      gst_event_unref(event);
-      {
-        // Check-and-restart under the lifecycle mutex: the state-change thread may be starting
-        // the session right now (it reads have_caps / in_fmt under the same mutex).
-        std::lock_guard<std::mutex> lg(p->lifecycle_mutex);
-        {
-          std::lock_guard<std::mutex> g(p->lock);
-          p->have_caps = true;
-          p->in_fmt = f;
-          p->in_rate = fmt_rate(f);
-          p->in_bpf = fmt_bpf(f);
-        }
-        bool restart;
-        {
-          std::lock_guard<std::mutex> g(p->session_mutex);
-          restart = p->session && p->session_in_fmt != f;
-        }
-        if (restart) {
-          GST_INFO_OBJECT(self, "input format is %s: restarting the session with it", fmt_name(f));
-          stop_session_locked(self);
-          start_session_locked(self);
-        }
-      }
-      query_upstream_latency(self);
-      return TRUE;
-    }
-    case GST_EVENT_SEGMENT: {
-      const GstSegment *seg;
-      gst_event_parse_segment(event, &seg);
-      {
-        std::lock_guard<std::mutex> g(p->lock);
-        if (seg->format == GST_FORMAT_TIME) {
-          gst_segment_copy_into(seg, &p->in_segment);
-          p->time_segment = true;
-        } else {
-          gst_segment_init(&p->in_segment, GST_FORMAT_TIME);
-          p->time_segment = false;
-        }
-        p->have_segment = true;
-        p->out_segment = p->in_segment;
-        p->out_segment.stop = GST_CLOCK_TIME_NONE;  // responses may outlast the input
-        p->out_segment.duration = GST_CLOCK_TIME_NONE;
-        p->out_segment.position = p->out_segment.start;
-        p->out_segment.rate = 1.0;
-        p->out_segment_valid = true;
-        for (int i = 0; i < kNumPads; i++) p->need_segment[i] = true;
-        p->timeline.mark_discont();  // the next buffer may jump: take its timestamp as it is
-        wake_src_locked(p);
-      }
-      gst_event_unref(event);
-      query_upstream_latency(self);
-      return TRUE;
-    }
-    case GST_EVENT_GAP: {
-      GstClockTime ts, dur;
-      gst_event_parse_gap(event, &ts, &dur);
-      gst_event_unref(event);
-      int64_t n;
-      rtc::AudioFormat fmt;
-      {
-        std::lock_guard<std::mutex> g(p->lock);
-        if (!p->have_caps) return TRUE;
-        GstClockTime rt = GST_CLOCK_TIME_NONE;
-        if (p->time_segment && GST_CLOCK_TIME_IS_VALID(ts)) {
-          guint64 r = gst_segment_to_running_time(&p->in_segment, GST_FORMAT_TIME, ts);
-          if (r != (guint64)-1) rt = r;
-        }
-        n = p->timeline.on_gap(rt, dur);
-        if (p->gate.config().enabled) p->gate.on_silence(n);
-        set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n));
-        fmt = p->in_fmt;
-      }
-      GST_DEBUG_OBJECT(self, "GAP: %" G_GINT64_FORMAT " samples of silence to the session", n);
-      push_silence_to_session(p, get_session(p), n, fmt);
-      return TRUE;
-    }
+    case GST_EVENT_CAPS:
+      return sink_caps(self, event);
+    case GST_EVENT_SEGMENT:
+      return sink_segment(self, event);
+    case GST_EVENT_GAP:
+      return sink_gap(self, event);
     case GST_EVENT_EOS:
       gst_event_unref(event);
       drain(self);
       return TRUE;
-    case GST_EVENT_FLUSH_START: {
-      {
-        std::lock_guard<std::mutex> g(p->lock);
-        p->in_flushing = true;
-        p->src_flushing = true;
-        wake_src_locked(p);
-        p->drain_cond.notify_all();
-      }
-      for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_ref(event));
-      gst_event_unref(event);
-      gst_pad_pause_task(self->srcpad);
-      if (auto sess = get_session(p)) {
-        // Always cancel: a response may be starting that neither we nor the engine have seen yet
-        // (the server answers response_cancel_not_active otherwise, a benign error).
-        sess->cancel_response();
-        clear_session_input(p, sess);
-      }
-      return TRUE;
-    }
-    case GST_EVENT_FLUSH_STOP: {
-      for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_ref(event));
-      gst_event_unref(event);
-      {
-        std::lock_guard<std::mutex> g(p->lock);
-        reset_output_locked(p);
-        gst_flow_combiner_reset(p->flow_combiner);
-        p->timeline.mark_discont();
-        p->in_flushing = false;
-        p->src_flushing = false;
-      }
-      gst_pad_start_task(self->srcpad, src_loop, self, NULL);
-      return TRUE;
-    }
+    case GST_EVENT_FLUSH_START:
+      return sink_flush_start(self, event);
+    case GST_EVENT_FLUSH_STOP:
+      return sink_flush_stop(self, event);
     case GST_EVENT_TAG:
     case GST_EVENT_SEGMENT_DONE:
     case GST_EVENT_CUSTOM_DOWNSTREAM:

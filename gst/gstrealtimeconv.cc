@@ -657,13 +657,13 @@ static void gst_realtimeconv_class_init(GstRealtimeConvClass *klass) {
   GST_DEBUG_CATEGORY_INIT(gst_realtimeconv_engine_debug, "realtimeconv-engine", 0,
                           "Realtime session engine (WebSocket, reconnection)");
 
-  gst_realtimeconv_install_properties(gobject_class);
-
   gobject_class->set_property = gst_realtimeconv_set_property;
   gobject_class->get_property = gst_realtimeconv_get_property;
   gobject_class->finalize = gst_realtimeconv_finalize;
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_realtimeconv_change_state);
   element_class->set_clock = GST_DEBUG_FUNCPTR(gst_realtimeconv_set_clock);
+
+  gst_realtimeconv_install_properties(gobject_class);
 
 
   gst_realtimeconv_signals[SIGNAL_COMMIT] = g_signal_new_class_handler("commit", G_TYPE_FROM_CLASS(klass),
