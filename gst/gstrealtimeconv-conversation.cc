@@ -383,6 +383,22 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
 }
 
 // handle_event, state lock held.
+static void speech_started_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
+                                  bool transcription) {
+  RtcPriv *p = self->priv;
+  GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, ev.audio_start_ms);
+  p->speech_active = true;
+  p->gate.on_speech_started();
+  Span &sp = span_for_locked(p, ev.item_id);
+  sp.start = s;
+  if (transcription && GST_CLOCK_TIME_IS_VALID(s))
+    p->pending_captions[ev.item_id] = {s, g_get_monotonic_time()};
+  d.msgs.push_back(msg_speech_started(self, ev.item_id.c_str(), (gint64)ev.audio_start_ms, rt_field(s)));
+  barge_in_locked(self, m.arrival_rt, d);
+  if (!live) advance_frontier_locked(p, s);
+}
+
+// handle_event, state lock held.
 static void speech_stopped_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
     bool transcription, bool vad, bool create_response) {
   using T = rtc::ServerEventType;
@@ -467,19 +483,9 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       d.msgs.push_back(msg_session(self, ev.type == T::SessionCreated, ev.session));
       break;
     }
-    case T::SpeechStarted: {
-      GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, ev.audio_start_ms);
-      p->speech_active = true;
-      p->gate.on_speech_started();
-      Span &sp = span_for_locked(p, ev.item_id);
-      sp.start = s;
-      if (transcription && GST_CLOCK_TIME_IS_VALID(s))
-        p->pending_captions[ev.item_id] = {s, g_get_monotonic_time()};
-      d.msgs.push_back(msg_speech_started(self, ev.item_id.c_str(), (gint64)ev.audio_start_ms, rt_field(s)));
-      barge_in_locked(self, m.arrival_rt, d);
-      if (!live) advance_frontier_locked(p, s);
+    case T::SpeechStarted:
+      speech_started_locked(self, ev, m, d, live, transcription);
       break;
-    }
     case T::SpeechStopped:
       speech_stopped_locked(self, ev, m, d, live, transcription, vad, create_response);
       break;
@@ -802,6 +808,23 @@ void process_msg(GstRealtimeConv *self, CtlMsg &m) {
   d.post(self);
 }
 
+// The end of drain: everything is answered (or given up); the src task pushes the rest and EOS.
+static void queue_eos_locked(GstRealtimeConv *self) {
+  RtcPriv *p = self->priv;
+  end_turn_wait_locked(p);
+  p->eos_queued = true;
+  p->eos_end_rt = tmax(p->timeline.end_running_time(), p->origin_rt);
+  if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt) && GST_CLOCK_TIME_IS_VALID(p->eos_end_rt))
+    set_origin_locked(p, p->eos_end_rt);
+  if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt)) set_origin_locked(p, 0);
+  if (!p->out_segment_valid) {
+    gst_segment_init(&p->out_segment, GST_FORMAT_TIME);
+    p->out_segment_valid = true;
+  }
+  GST_DEBUG_OBJECT(self, "EOS: output ends at %" GST_TIME_FORMAT, GST_TIME_ARGS(p->eos_end_rt));
+  wake_src_locked(p);
+}
+
 void drain(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   bool manual, create_response;
@@ -916,16 +939,5 @@ void drain(GstRealtimeConv *self) {
     });
   }
   if (p->in_flushing) return;
-  end_turn_wait_locked(p);
-  p->eos_queued = true;
-  p->eos_end_rt = tmax(p->timeline.end_running_time(), p->origin_rt);
-  if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt) && GST_CLOCK_TIME_IS_VALID(p->eos_end_rt))
-    set_origin_locked(p, p->eos_end_rt);
-  if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt)) set_origin_locked(p, 0);
-  if (!p->out_segment_valid) {
-    gst_segment_init(&p->out_segment, GST_FORMAT_TIME);
-    p->out_segment_valid = true;
-  }
-  GST_DEBUG_OBJECT(self, "EOS: output ends at %" GST_TIME_FORMAT, GST_TIME_ARGS(p->eos_end_rt));
-  wake_src_locked(p);
+  queue_eos_locked(self);
 }

@@ -111,6 +111,93 @@ struct OutSettings {
   bool manual_captions = false;  // manual turn detection with input transcription
 };
 
+// next_item_locked, the text pads: their items, or GAP events following the audio pad.
+static void consider_text_pads_locked(RtcPriv *p, const OutSettings &os,
+                                      const std::function<bool(const OutItem &)> &ready,
+                                      const std::function<void(int, GstClockTime, bool, GstClockTime)> &consider) {
+  for (int i = kTextPad; i < kNumPads; i++) {
+    auto &q = p->q[i];
+    const GstClockTime pe = p->pushed_end[i];
+    if (!q.empty() && ready(q.front())) {
+      consider(i, std::max(q.front().rt, pe), false, GST_CLOCK_TIME_NONE);
+      continue;
+    }
+    GstClockTime limit = p->pushed_end[kAudioPad];
+    if (!q.empty()) limit = tmin(limit, q.front().rt);
+    if (i == kCaptionPad) {
+      limit = tmin(limit, earliest_pending_caption_locked(p));
+      if (!p->eos_queued) {
+        // Captions are pushed when transcribed: keep the pad caption-latency behind the audio.
+        if (GST_CLOCK_TIME_IS_VALID(limit) && os.caption_lat > 0)
+          limit = limit > os.caption_lat ? limit - os.caption_lat : 0;
+        // Manual turn detection: the next caption starts where the last commit ended.
+        // (Bounded like a pending caption: never more than 30 s behind the input.)
+        if (os.manual_captions) {
+          GstClockTime hold = GST_CLOCK_TIME_IS_VALID(p->caption_hold_rt) ? p->caption_hold_rt
+                                                                           : p->timeline.to_running_time(0);
+          const GstClockTime in_end = p->timeline.end_running_time();
+          if (GST_CLOCK_TIME_IS_VALID(in_end) && in_end > kCaptionPendingTimeout)
+            hold = tmax(hold, in_end - kCaptionPendingTimeout);
+          limit = tmin(limit, hold);
+        }
+      }
+    }
+    GstClockTime interval = p->eos_queued ? 1 : kTextGapInterval;
+    if (GST_CLOCK_TIME_IS_VALID(limit) && limit > pe && limit - pe >= interval) consider(i, pe, true, limit);
+  }
+}
+
+// next_item_locked: takes the next queued item of `pad` (live audio in pieces of
+// rtcgst::kLivePushChunk when `pace_audio`); text items are stamped at `rt`.
+static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_audio, OutItem *out) {
+  struct {
+    int pad;
+    GstClockTime rt;
+  } best{pad, rt};
+  auto &q = p->q[best.pad];
+  const int64_t piece = (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND);
+  if (best.pad == kAudioPad && pace_audio && q.front().samples > piece) {
+    // Live: pushed in pieces, so what is pushed ahead stays within the lead plus one piece.
+    OutItem &f = q.front();
+    out->kind = OutItem::Buffer;
+    out->rt = f.rt;
+    out->dur = gst_util_uint64_scale_int_round((guint64)piece, GST_SECOND, p->out_rate);
+    out->buf = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(piece * p->out_bpf));
+    out->resp = f.resp;
+    out->item_id = f.item_id;
+    out->samples = piece;
+    out->discont = f.discont;
+    GstBuffer *rest = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, (gsize)(piece * p->out_bpf), -1);
+    gst_buffer_unref(f.buf);
+    f.buf = rest;
+    f.rt += out->dur;
+    f.dur -= std::min(f.dur, out->dur);
+    f.samples -= piece;
+    f.discont = false;
+  } else {
+    *out = std::move(q.front());
+    q.pop_front();
+  }
+  if (best.pad == kAudioPad && GST_CLOCK_TIME_IS_VALID(out->dur))
+    p->q_audio_ns -= std::min(p->q_audio_ns, out->dur);
+  if (best.pad != kAudioPad) {
+    out->rt = best.rt;
+    if (!GST_CLOCK_TIME_IS_VALID(out->dur) && best.pad == kTextPad) {
+      // Assistant text lasts until the next delta of the response, or the end of its audio.
+      GstClockTime next = GST_CLOCK_TIME_NONE;
+      if (!q.empty() && q.front().resp == out->resp) next = q.front().rt;
+      if (!GST_CLOCK_TIME_IS_VALID(next)) {
+        auto r = p->responses.find(out->resp);
+        if (r != p->responses.end()) next = response_write_pos(p, r->second);
+      }
+      if (GST_CLOCK_TIME_IS_VALID(next) && next > out->rt) out->dur = next - out->rt;
+    }
+  } else {
+    auto it = p->items.find(out->item_id);
+    if (it != p->items.end()) it->second.pushed += out->samples;
+  }
+}
+
 // Chooses the next thing to push. Returns false when there is nothing to do now; *wake_rt is then
 // the running time at which the live fill should run again (NONE: wait for a notification).
 static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutSettings &os, int *pad_out,
@@ -196,37 +283,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
     if (GST_CLOCK_TIME_IS_VALID(target) && target > aend + half_sample) consider(kAudioPad, aend, true, target);
   }
 
-  // Text pads: their items, or GAP events following the audio pad.
-  for (int i = kTextPad; i < kNumPads; i++) {
-    auto &q = p->q[i];
-    const GstClockTime pe = p->pushed_end[i];
-    if (!q.empty() && ready(q.front())) {
-      consider(i, std::max(q.front().rt, pe), false, GST_CLOCK_TIME_NONE);
-      continue;
-    }
-    GstClockTime limit = p->pushed_end[kAudioPad];
-    if (!q.empty()) limit = tmin(limit, q.front().rt);
-    if (i == kCaptionPad) {
-      limit = tmin(limit, earliest_pending_caption_locked(p));
-      if (!p->eos_queued) {
-        // Captions are pushed when transcribed: keep the pad caption-latency behind the audio.
-        if (GST_CLOCK_TIME_IS_VALID(limit) && os.caption_lat > 0)
-          limit = limit > os.caption_lat ? limit - os.caption_lat : 0;
-        // Manual turn detection: the next caption starts where the last commit ended.
-        // (Bounded like a pending caption: never more than 30 s behind the input.)
-        if (os.manual_captions) {
-          GstClockTime hold = GST_CLOCK_TIME_IS_VALID(p->caption_hold_rt) ? p->caption_hold_rt
-                                                                           : p->timeline.to_running_time(0);
-          const GstClockTime in_end = p->timeline.end_running_time();
-          if (GST_CLOCK_TIME_IS_VALID(in_end) && in_end > kCaptionPendingTimeout)
-            hold = tmax(hold, in_end - kCaptionPendingTimeout);
-          limit = tmin(limit, hold);
-        }
-      }
-    }
-    GstClockTime interval = p->eos_queued ? 1 : kTextGapInterval;
-    if (GST_CLOCK_TIME_IS_VALID(limit) && limit > pe && limit - pe >= interval) consider(i, pe, true, limit);
-  }
+  consider_text_pads_locked(p, os, ready, consider);
 
   if (best.pad < 0) {
     if (p->eos_queued && !evq.empty()) {  // the last events, before EOS
@@ -247,48 +304,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
       out->dur = best.fill_end - best.rt;
     }
   } else {
-    auto &q = p->q[best.pad];
-    const int64_t piece = (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND);
-    if (best.pad == kAudioPad && pace_audio && q.front().samples > piece) {
-      // Live: pushed in pieces, so what is pushed ahead stays within the lead plus one piece.
-      OutItem &f = q.front();
-      out->kind = OutItem::Buffer;
-      out->rt = f.rt;
-      out->dur = gst_util_uint64_scale_int_round((guint64)piece, GST_SECOND, p->out_rate);
-      out->buf = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(piece * p->out_bpf));
-      out->resp = f.resp;
-      out->item_id = f.item_id;
-      out->samples = piece;
-      out->discont = f.discont;
-      GstBuffer *rest = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, (gsize)(piece * p->out_bpf), -1);
-      gst_buffer_unref(f.buf);
-      f.buf = rest;
-      f.rt += out->dur;
-      f.dur -= std::min(f.dur, out->dur);
-      f.samples -= piece;
-      f.discont = false;
-    } else {
-      *out = std::move(q.front());
-      q.pop_front();
-    }
-    if (best.pad == kAudioPad && GST_CLOCK_TIME_IS_VALID(out->dur))
-      p->q_audio_ns -= std::min(p->q_audio_ns, out->dur);
-    if (best.pad != kAudioPad) {
-      out->rt = best.rt;
-      if (!GST_CLOCK_TIME_IS_VALID(out->dur) && best.pad == kTextPad) {
-        // Assistant text lasts until the next delta of the response, or the end of its audio.
-        GstClockTime next = GST_CLOCK_TIME_NONE;
-        if (!q.empty() && q.front().resp == out->resp) next = q.front().rt;
-        if (!GST_CLOCK_TIME_IS_VALID(next)) {
-          auto r = p->responses.find(out->resp);
-          if (r != p->responses.end()) next = response_write_pos(p, r->second);
-        }
-        if (GST_CLOCK_TIME_IS_VALID(next) && next > out->rt) out->dur = next - out->rt;
-      }
-    } else {
-      auto it = p->items.find(out->item_id);
-      if (it != p->items.end()) it->second.pushed += out->samples;
-    }
+    take_queued_locked(p, best.pad, best.rt, pace_audio, out);
   }
   GstClockTime end = out->rt + (GST_CLOCK_TIME_IS_VALID(out->dur) ? out->dur : 0);
   p->pushed_end[best.pad] = tmax(p->pushed_end[best.pad], end);
