@@ -11,22 +11,22 @@
 #include "rtcsrcpusher.h"
 
 static Response *response_for_locked(RtcPriv *p, const std::string &id) {
-  auto it = p->resp_by_id.find(id);
-  if (it != p->resp_by_id.end()) {
-    auto r = p->responses.find(it->second);
-    if (r != p->responses.end()) return &r->second;
+  auto it = p->st.resp_by_id.find(id);
+  if (it != p->st.resp_by_id.end()) {
+    auto r = p->st.responses.find(it->second);
+    if (r != p->st.responses.end()) return &r->second;
   }
   Response r;
-  r.serial = p->next_resp_serial++;
+  r.serial = p->st.next_resp_serial++;
   r.id = id;
   r.anchor_rt = tmax(p->last_turn_end_rt, GST_CLOCK_TIME_NONE);
-  p->resp_by_id[id] = r.serial;
-  auto ins = p->responses.emplace(r.serial, r);
+  p->st.resp_by_id[id] = r.serial;
+  auto ins = p->st.responses.emplace(r.serial, r);
   // Bound the bookkeeping: forget the oldest finished responses.
-  while (p->responses.size() > 64) {
-    auto old = p->responses.begin();
-    p->resp_by_id.erase(old->second.id);
-    p->responses.erase(old);
+  while (p->st.responses.size() > 64) {
+    auto old = p->st.responses.begin();
+    p->st.resp_by_id.erase(old->second.id);
+    p->st.responses.erase(old);
   }
   return &ins.first->second;
 }
@@ -48,14 +48,14 @@ static ItemAudio &item_for_locked(RtcPriv *p, const std::string &item_id) {
 }
 
 static Span &span_for_locked(RtcPriv *p, const std::string &item_id) {
-  auto it = p->spans.find(item_id);
-  if (it != p->spans.end()) return it->second;
-  p->span_order.push_back(item_id);
-  while (p->span_order.size() > 256) {
-    p->spans.erase(p->span_order.front());
-    p->span_order.pop_front();
+  auto it = p->st.spans.find(item_id);
+  if (it != p->st.spans.end()) return it->second;
+  p->st.span_order.push_back(item_id);
+  while (p->st.span_order.size() > 256) {
+    p->st.spans.erase(p->st.span_order.front());
+    p->st.span_order.pop_front();
   }
-  return p->spans[item_id];
+  return p->st.spans[item_id];
 }
 
 static void drop_queued_locked(RtcPriv *p, int pad, const std::function<bool(OutItem &)> &pred) {
@@ -100,7 +100,7 @@ static GstClockTime item_rt_of(RtcPriv *p, const ItemAudio &it, int64_t k) {
 
 // The latency after which output stamped rt plays at a sync=true sink (the pipeline latency).
 static GstClockTime render_latency_locked(RtcPriv *p) {
-  return GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + latency_ns(p);
+  return GST_CLOCK_TIME_IS_VALID(p->st.pipeline_latency) ? p->st.pipeline_latency : p->st.upstream_min + latency_ns(p);
 }
 
 // Barge-in: speech_started arrived at `arrival_rt` (pipeline clock). Live only
@@ -132,8 +132,8 @@ static void barge_in_locked(GstRealtimeConv *self, GstClockTime arrival_rt, Defe
     ItemAudio &it = iit->second;
     if (it.truncated || it.received == 0 || !GST_CLOCK_TIME_IS_VALID(it.end_rt)) continue;
     const uint64_t resp = it.resp;
-    auto rit = p->responses.find(resp);
-    Response *r = rit != p->responses.end() ? &rit->second : nullptr;
+    auto rit = p->st.responses.find(resp);
+    Response *r = rit != p->st.responses.end() ? &rit->second : nullptr;
     const int64_t clock_samples = std::min(item_samples_before(p, it, clock_pos), it.received);
     const int64_t heard = rtcgst::heard_samples(clock_samples, it.pushed, it.received);
     if (heard >= it.received && (!r || r->done)) continue;  // all of it is out: nothing to cut
@@ -270,9 +270,9 @@ static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   // Bounded queue: the engine thread never waits; audio beyond kMaxQueuedAudio is dropped.
   const GstClockTime queued = p->q_audio_ns;
   if (queued > kMaxQueuedAudio) {
-    p->dropped_audio_samples += n;
-    if (!p->overflow_warned) {
-      p->overflow_warned = true;
+    p->st.dropped_audio_samples += n;
+    if (!p->st.overflow_warned) {
+      p->st.overflow_warned = true;
       GST_WARNING_OBJECT(self, "output queue full (%" GST_TIME_FORMAT "): dropping response audio", GST_TIME_ARGS(queued));
       // Posted once the state lock is released (Deferred::post; by the control task when this
       // runs on the network thread).
@@ -304,7 +304,7 @@ static bool handle_audio_locked(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   GstClockTime pts = response_write_pos(p, *r);
   if (live && GST_CLOCK_TIME_IS_VALID(m.arrival_rt) && m.arrival_rt > pts) {
     GstClockTime delay = m.arrival_rt - pts;
-    p->max_observed_delay = std::max(p->max_observed_delay, delay);
+    p->st.max_observed_delay = std::max(p->st.max_observed_delay, delay);
     if (delay > lat) {
       if (!r->late_warned) {
         r->late_warned = true;
@@ -359,8 +359,8 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
   if (tq.size() >= kMaxQueuedText) {  // nobody consumes (e.g. a blocked downstream): drop the oldest
     out_item_clear(tq.front());
     tq.pop_front();
-    if (!p->text_overflow_warned[pad]) {
-      p->text_overflow_warned[pad] = true;
+    if (!p->st.text_overflow_warned[pad]) {
+      p->st.text_overflow_warned[pad] = true;
       GST_WARNING_OBJECT(self, "%s queue full (%u buffers): dropping the oldest",
                          pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)kMaxQueuedText);
     }
@@ -388,7 +388,7 @@ static void speech_started_locked(GstRealtimeConv *self, const rtc::ServerEvent 
   RtcPriv *p = self->priv;
   GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, ev.audio_start_ms);
   p->speech_active = true;
-  p->gate.on_speech_started();
+  p->st.gate.on_speech_started();
   Span &sp = span_for_locked(p, ev.item_id);
   sp.start = s;
   if (transcription && GST_CLOCK_TIME_IS_VALID(s))
@@ -400,17 +400,11 @@ static void speech_started_locked(GstRealtimeConv *self, const rtc::ServerEvent 
 
 // handle_event, state lock held.
 static void speech_stopped_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
-    bool transcription, bool vad, bool create_response) {
-  using T = rtc::ServerEventType;
+                                  bool vad, bool create_response) {
   RtcPriv *p = self->priv;
-  (void)T::SessionCreated;
-  (void)live;
-  (void)transcription;
-  (void)vad;
-  (void)create_response;
   GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, ev.audio_end_ms);
   p->speech_active = false;
-  p->gate.on_speech_stopped(m.ctx.input_end_sample);
+  p->st.gate.on_speech_stopped(m.ctx.input_end_sample);
   p->samples_since_commit = 0;
   Span &sp = span_for_locked(p, ev.item_id);
   sp.end = e;
@@ -432,15 +426,9 @@ static void speech_stopped_locked(GstRealtimeConv *self, const rtc::ServerEvent 
 }
 
 // handle_event, state lock held.
-static void input_committed_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, Deferred &d, bool live,
-    bool transcription, bool vad, bool create_response) {
-  using T = rtc::ServerEventType;
+static void input_committed_locked(GstRealtimeConv *self, const rtc::ServerEvent &ev, CtlMsg &m, bool live,
+                                   bool transcription, bool vad) {
   RtcPriv *p = self->priv;
-  (void)T::SessionCreated;
-  (void)live;
-  (void)transcription;
-  (void)vad;
-  (void)create_response;
   GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, -1);
   GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, -1);
   Span &sp = span_for_locked(p, ev.item_id);
@@ -479,7 +467,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
   switch (ev.type) {
     case T::SessionCreated:
     case T::SessionUpdated: {
-      if (!ev.session.id.empty()) p->session_id = ev.session.id;
+      if (!ev.session.id.empty()) p->st.session_id = ev.session.id;
       d.msgs.push_back(msg_session(self, ev.type == T::SessionCreated, ev.session));
       break;
     }
@@ -487,10 +475,10 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       speech_started_locked(self, ev, m, d, live, transcription);
       break;
     case T::SpeechStopped:
-      speech_stopped_locked(self, ev, m, d, live, transcription, vad, create_response);
+      speech_stopped_locked(self, ev, m, d, live, vad, create_response);
       break;
     case T::InputBufferCommitted:
-      input_committed_locked(self, ev, m, d, live, transcription, vad, create_response);
+      input_committed_locked(self, ev, m, live, transcription, vad);
       break;
     case T::ResponseCreated: {
       const std::string &id = ev.response.id.empty() ? ev.response_id : ev.response.id;
@@ -529,8 +517,8 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     case T::InputTranscriptionCompleted: {
       const bool final = ev.type == T::InputTranscriptionCompleted;
       Span sp;
-      auto sit = p->spans.find(ev.item_id);
-      if (sit != p->spans.end()) sp = sit->second;
+      auto sit = p->st.spans.find(ev.item_id);
+      if (sit != p->st.spans.end()) sp = sit->second;
       GstClockTime s = input_rt_locked(p, m.ctx.input_start_sample, -1);
       GstClockTime e = input_rt_locked(p, m.ctx.input_end_sample, -1);
       if (GST_CLOCK_TIME_IS_VALID(s)) sp.start = s;
@@ -607,7 +595,7 @@ void handle_error(GstRealtimeConv *self, const rtc::SessionError &e) {
   post_fatal_error(self, e);
   {
     std::lock_guard<std::mutex> g(p->lock);
-    p->fatal = true;
+    p->st.fatal = true;
     p->drain_cond.notify_all();
     wake_src_locked(p);
   }
@@ -665,16 +653,16 @@ static void handle_function_call(GstRealtimeConv *self, const rtc::FunctionCall 
       msg_function_call(self, call.response_id.c_str(), call.item_id.c_str(), call.call_id.c_str(), call.name.c_str(), call.arguments.c_str()));
   {
     std::lock_guard<std::mutex> g(p->lock);
-    p->fc_dispatching = call.call_id;
+    p->st.fc_dispatching = call.call_id;
   }
   gboolean handled = FALSE;
   g_signal_emit(self, gst_realtimeconv_signals[SIGNAL_FUNCTION_CALL], 0, call.name.c_str(), call.call_id.c_str(),
                 call.arguments.c_str(), &handled);
   {
     std::lock_guard<std::mutex> g(p->lock);
-    p->fc_dispatching.clear();
+    p->st.fc_dispatching.clear();
     // A handler (or another thread) may have emitted function-output without returning TRUE.
-    if (p->answered_calls.erase(call.call_id)) handled = TRUE;
+    if (p->st.answered_calls.erase(call.call_id)) handled = TRUE;
   }
   if (!handled) {
     std::string result;
@@ -762,7 +750,7 @@ void process_msg(GstRealtimeConv *self, CtlMsg &m) {
         p->active_responses.clear();
         end_turn_wait_locked(p);
         p->speech_active = false;
-        p->gate.release();  // the new session's VAD starts afresh: nothing is held for the old one
+        p->st.gate.release();  // the new session's VAD starts afresh: nothing is held for the old one
         // Transcriptions of the lost session will not come (the new session has other items).
         p->awaiting_transcripts.clear();
         p->drain_cond.notify_all();
@@ -817,9 +805,9 @@ static void queue_eos_locked(GstRealtimeConv *self) {
   if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt) && GST_CLOCK_TIME_IS_VALID(p->eos_end_rt))
     set_origin_locked(p, p->eos_end_rt);
   if (!GST_CLOCK_TIME_IS_VALID(p->origin_rt)) set_origin_locked(p, 0);
-  if (!p->out_segment_valid) {
+  if (!p->st.out_segment_valid) {
     gst_segment_init(&p->out_segment, GST_FORMAT_TIME);
-    p->out_segment_valid = true;
+    p->st.out_segment_valid = true;
   }
   GST_DEBUG_OBJECT(self, "EOS: output ends at %" GST_TIME_FORMAT, GST_TIME_ARGS(p->eos_end_rt));
   wake_src_locked(p);
@@ -853,7 +841,7 @@ void drain(GstRealtimeConv *self) {
   } clear{p};
   auto wait_until_done = [&](const char *what, const std::function<bool()> &done) {
     p->waiting_for = what;
-    while (!p->in_flushing && !p->fatal && sess) {
+    while (!p->in_flushing && !p->st.fatal && sess) {
       p->wait_checks++;
       lk.unlock();
       bool usable = session_usable(sess->state());
@@ -879,7 +867,7 @@ void drain(GstRealtimeConv *self) {
     lk.lock();
     return r;
   };
-  GST_DEBUG_OBJECT(self, "EOS: draining (flushing %d, fatal %d)", p->in_flushing, p->fatal);
+  GST_DEBUG_OBJECT(self, "EOS: draining (flushing %d, fatal %d)", p->in_flushing, p->st.fatal);
   if (sess) {
     engine_call([&] {
       sess->flush_audio();
@@ -909,7 +897,7 @@ void drain(GstRealtimeConv *self) {
   // 3. A turn the server has not closed: commit it (and ask for the answer), even after a timeout
   //    above (the server may simply be slow; a commit of a dead session is harmless).
   const int64_t min_commit = rate / 10;  // the server refuses commits < 100 ms
-  bool need_commit = sess && !p->in_flushing && !p->fatal &&
+  bool need_commit = sess && !p->in_flushing && !p->st.fatal &&
                      ((manual && p->samples_since_commit >= min_commit) || p->speech_active);
   // 4. ... with its own budget: drain-timeout again from here.
   deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;

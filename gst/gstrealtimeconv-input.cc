@@ -34,17 +34,17 @@ static void query_upstream_latency(GstRealtimeConv *self) {
     bool repost = false;
     {
       std::lock_guard<std::mutex> g(p->lock);
-      if (!p->live_known || p->upstream_live != (bool)live)
+      if (!p->st.live_known || p->st.upstream_live != (bool)live)
         GST_INFO_OBJECT(self, "upstream is %s", live ? "live" : "not live");
-      p->live_known = true;
-      p->upstream_live = live;
-      p->upstream_min = min;
-      p->upstream_max = max;
+      p->st.live_known = true;
+      p->st.upstream_live = live;
+      p->st.upstream_min = min;
+      p->st.upstream_max = max;
       // A live source often answers LATENCY only once it has negotiated, i.e. after the pipeline
       // configured its latency while going to PLAYING: then our earlier answer (failed, or not
       // live) is stale and the sinks would render our output without our latency budget.
-      repost = live && p->answered_live != 1;
-      if (repost) p->answered_live = 1;  // once: the pipeline's next query gets the live answer
+      repost = live && p->st.answered_live != 1;
+      if (repost) p->st.answered_live = 1;  // once: the pipeline's next query gets the live answer
       wake_src_locked(p);
     }
     if (repost) {
@@ -92,10 +92,10 @@ static void sync_gate_locked(RtcPriv *p) {
     c.min_gap = (int64_t)c.rate * gap_ms / 1000;
     c.enabled = !is_live_locked(p) && s.turn_detection != TURN_DETECTION_NONE && s.create_response;
   }
-  const rtcgst::TurnGate::Config &o = p->gate.config();
+  const rtcgst::TurnGate::Config &o = p->st.gate.config();
   if (o.rate == c.rate && o.min_gap == c.min_gap && o.enabled == c.enabled) return;
-  p->gate.reset(c, p->timeline.samples());
-  p->gate_barrier_pending = false;
+  p->st.gate.reset(c, p->timeline.samples());
+  p->st.gate_barrier_pending = false;
 }
 
 // The buffer's samples as linear PCM16 (G.711 decoded), for the gate's level measurement.
@@ -137,7 +137,7 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
     RtcPriv *p;
     ~Clear() { p->waiting_for = nullptr; }
   } clear{p};
-  while (!p->in_flushing && !p->fatal && sess && !is_live_locked(p)) {
+  while (!p->in_flushing && !p->st.fatal && sess && !is_live_locked(p)) {
     gint64 now = g_get_monotonic_time();
     p->wait_checks++;
     if (p->awaiting_turn) {
@@ -158,12 +158,12 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
     lk.lock();
     if (!session_usable(st)) break;
     if (p->awaiting_turn) continue;
-    if (p->gate_barrier_pending && acks > p->gate_barrier_acks) {
-      p->gate_barrier_pending = false;
-      p->gate.on_barrier_answered();
+    if (p->st.gate_barrier_pending && acks > p->st.gate_barrier_acks) {
+      p->st.gate_barrier_pending = false;
+      p->st.gate.on_barrier_answered();
     }
     using D = rtcgst::TurnGate::Decision;
-    const D dec = p->gate.decide(next.data(), (int64_t)next.size(), false,
+    const D dec = p->st.gate.decide(next.data(), (int64_t)next.size(), false,
                                  st == rtc::SessionState::Ready && unsent == 0);
     if (dec != D::Send) {
       p->waiting_for = "gate";
@@ -171,15 +171,15 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       if (now >= hold_deadline) {
         GST_WARNING_OBJECT(self, "the server did not answer the turn before input sample %" G_GINT64_FORMAT
                                  " within drain-timeout: continuing", p->timeline.samples());
-        p->gate.release();  // (a barrier on its way is still counted when answered)
+        p->st.gate.release();  // (a barrier on its way is still counted when answered)
         continue;
       }
       if (dec == D::SendBarrier) {
         GST_DEBUG_OBJECT(self, "input held at sample %" G_GINT64_FORMAT ": asking the server (session.update)",
                          p->timeline.samples());
-        p->gate.on_barrier_sent();
-        p->gate_barrier_pending = true;
-        p->gate_barrier_acks = acks;
+        p->st.gate.on_barrier_sent();
+        p->st.gate_barrier_pending = true;
+        p->st.gate_barrier_acks = acks;
         lk.unlock();
         apply_session_config(self);
         lk.lock();
@@ -212,13 +212,13 @@ GstFlowReturn sink_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) {
   int bpf, rate;
   {
     std::unique_lock<std::mutex> lk(p->lock);
-    if (!p->live_known) {
+    if (!p->st.live_known) {
       lk.unlock();
       query_upstream_latency(self);
       lk.lock();
     }
     if (!is_live_locked(p)) sync_gate_locked(p);
-    gated = !is_live_locked(p) && p->gate.config().enabled;
+    gated = !is_live_locked(p) && p->st.gate.config().enabled;
     bpf = p->in_bpf;
     rate = p->in_rate;
   }
@@ -248,18 +248,18 @@ static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf) {
   // (the server answers a turn before it hears the next one).
   std::vector<int16_t> lin;
   if (!is_live_locked(p)) {
-    if (p->gate.config().enabled) lin = linear_samples(p->in_fmt, buf, (int64_t)(gst_buffer_get_size(buf) / p->in_bpf));
+    if (p->st.gate.config().enabled) lin = linear_samples(p->in_fmt, buf, (int64_t)(gst_buffer_get_size(buf) / p->in_bpf));
     wait_input_slot_locked(self, lk, lin);
   }
   if (p->in_flushing) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
   }
-  if (p->fatal) {
+  if (p->st.fatal) {
     gst_buffer_unref(buf);
     return GST_FLOW_ERROR;
   }
-  if (!p->have_caps) {
+  if (!p->st.have_caps) {
     lk.unlock();
     gst_buffer_unref(buf);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("No caps on the sink pad before data."), (NULL));
@@ -282,12 +282,12 @@ static GstFlowReturn sink_chain_piece(GstRealtimeConv *self, GstBuffer *buf) {
     GST_DEBUG_OBJECT(self, "input hole before %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " samples of silence",
                      GST_TIME_ARGS(rt), fill);
   set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n - fill));
-  if (p->gate.config().enabled) {
-    p->gate.on_silence(fill);
+  if (p->st.gate.config().enabled) {
+    p->st.gate.on_silence(fill);
     if (lin.size() == (size_t)n)
-      p->gate.on_input(lin.data(), n);
+      p->st.gate.on_input(lin.data(), n);
     else
-      p->gate.on_input(linear_samples(p->in_fmt, buf, n).data(), n);
+      p->st.gate.on_input(linear_samples(p->in_fmt, buf, n).data(), n);
   }
   p->samples_since_commit += n + fill;
   const rtc::AudioFormat fmt = p->in_fmt;
@@ -322,7 +322,7 @@ static gboolean sink_caps(GstRealtimeConv *self, GstEvent *event) {
     std::lock_guard<std::mutex> lg(p->lifecycle_mutex);
     {
       std::lock_guard<std::mutex> g(p->lock);
-      p->have_caps = true;
+      p->st.have_caps = true;
       p->in_fmt = f;
       p->in_rate = fmt_rate(f);
       p->in_bpf = fmt_bpf(f);
@@ -355,13 +355,13 @@ static gboolean sink_segment(GstRealtimeConv *self, GstEvent *event) {
       gst_segment_init(&p->in_segment, GST_FORMAT_TIME);
       p->time_segment = false;
     }
-    p->have_segment = true;
+    p->st.have_segment = true;
     p->out_segment = p->in_segment;
     p->out_segment.stop = GST_CLOCK_TIME_NONE;  // responses may outlast the input
     p->out_segment.duration = GST_CLOCK_TIME_NONE;
     p->out_segment.position = p->out_segment.start;
     p->out_segment.rate = 1.0;
-    p->out_segment_valid = true;
+    p->st.out_segment_valid = true;
     for (int i = 0; i < kNumPads; i++) p->need_segment[i] = true;
     p->timeline.mark_discont();  // the next buffer may jump: take its timestamp as it is
     wake_src_locked(p);
@@ -380,14 +380,14 @@ static gboolean sink_gap(GstRealtimeConv *self, GstEvent *event) {
   rtc::AudioFormat fmt;
   {
     std::lock_guard<std::mutex> g(p->lock);
-    if (!p->have_caps) return TRUE;
+    if (!p->st.have_caps) return TRUE;
     GstClockTime rt = GST_CLOCK_TIME_NONE;
     if (p->time_segment && GST_CLOCK_TIME_IS_VALID(ts)) {
       guint64 r = gst_segment_to_running_time(&p->in_segment, GST_FORMAT_TIME, ts);
       if (r != (guint64)-1) rt = r;
     }
     n = p->timeline.on_gap(rt, dur);
-    if (p->gate.config().enabled) p->gate.on_silence(n);
+    if (p->st.gate.config().enabled) p->st.gate.on_silence(n);
     set_origin_locked(p, p->timeline.to_running_time(p->timeline.samples() - n));
     fmt = p->in_fmt;
   }
@@ -441,7 +441,7 @@ gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
     case GST_EVENT_STREAM_START: {
       guint gid;
       std::lock_guard<std::mutex> g(p->lock);
-      if (gst_event_parse_group_id(event, &gid) && p->group_id == 0) p->group_id = gid;
+      if (gst_event_parse_group_id(event, &gid) && p->st.group_id == 0) p->st.group_id = gid;
       gst_event_unref(event);
       return TRUE;
     }

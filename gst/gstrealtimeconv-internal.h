@@ -184,7 +184,48 @@ struct AudioHandle {
 };
 
 
+// Per-stream state (under `lock`), reset as a whole (`st = StreamState{}`, reset_all_locked) at
+// READY->PAUSED and PAUSED->READY. What is also reset at a flush lives in RtcPriv and is reset by
+// reset_output_locked.
+struct StreamState {
+  // input / negotiation
+  bool have_caps = false, have_segment = false;
+  bool upstream_live = false, live_known = false;
+  int answered_live = -1;  // what our last LATENCY answer said: -1 no answer, 0 not live, 1 live
+  GstClockTime upstream_min = 0, upstream_max = GST_CLOCK_TIME_NONE;
+  GstClockTime pipeline_latency = GST_CLOCK_TIME_NONE;
+  guint32 last_seek_seqnum = GST_SEQNUM_INVALID;  // a seek reaches us once per src pad: forward it once
+  bool fatal = false;                              // a fatal session error was posted
+  // non-live input gate (docs/timing.md "Files: holding the input")
+  rtcgst::TurnGate gate;
+  bool gate_barrier_pending = false;
+  uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
+  // function calls: function-output emitted for a call being handed out / undecided
+  std::string fc_dispatching;
+  std::set<std::string> answered_calls;
+  // output stream
+  guint group_id = 0;
+  bool out_segment_valid = false;
+  bool need_stream_start[kNumPads] = {true, true, true};
+  bool need_caps[kNumPads] = {true, true, true};
+  bool need_tags[kNumPads] = {true, true, true};
+  // responses and input items of this stream (bounded, see response_for_locked / span_for_locked)
+  uint64_t next_resp_serial = 1;
+  std::map<uint64_t, Response> responses;
+  std::map<std::string, uint64_t> resp_by_id;
+  std::map<std::string, Span> spans;
+  std::deque<std::string> span_order;
+  // stats and one-time warnings
+  std::string session_id;
+  GstClockTime max_observed_delay = 0;
+  uint64_t dropped_audio_samples = 0;
+  bool overflow_warned = false;
+  bool text_overflow_warned[kNumPads] = {false, false, false};
+};
+
 struct RtcPriv {
+  StreamState st;  // (lock)
+
   // Settings (props_mutex)
   std::mutex props_mutex;
   Settings settings;
@@ -234,25 +275,19 @@ struct RtcPriv {
   std::mutex lock;
   std::condition_variable cond;        // src task
   std::condition_variable drain_cond;  // EOS drain / non-live turn wait
-  bool src_flushing = true, in_flushing = false, fatal = false;
+  bool src_flushing = true, in_flushing = false;
   GstFlowReturn srcresult = GST_FLOW_OK;
   GstClockID clock_id = nullptr;
 
   // input
-  bool have_caps = false;
   rtc::AudioFormat in_fmt = rtc::AudioFormat::PCM16;
   int in_rate = 24000, in_bpf = 2;
   GstSegment in_segment;
-  bool have_segment = false, time_segment = true;
+  bool time_segment = true;
   rtcgst::InputTimeline timeline;
-  bool upstream_live = false, live_known = false;
-  int answered_live = -1;  // what our last LATENCY answer said: -1 no answer, 0 not live, 1 live
-  GstClockTime upstream_min = 0, upstream_max = GST_CLOCK_TIME_NONE;
-  GstClockTime pipeline_latency = GST_CLOCK_TIME_NONE;
   int64_t samples_since_commit = 0;
   bool speech_active = false, input_eos = false;
   std::string upstream_stream_id;
-  guint group_id = 0;
 
   // turns / drain: the turn the input (non-live) or the EOS drain waits for. A turn is answered
   // by the first response created after it started waiting; the wait ends with THAT response's
@@ -270,28 +305,19 @@ struct RtcPriv {
   bool awaiting_calls_handled = false;   // one of them was handled (signal, static result, function-output)
   // function-output emitted for a call that is being handed to the application (fc_dispatching)
   // or that is still undecided (awaiting_calls): counts as handled even if no handler returned TRUE.
-  std::string fc_dispatching;
-  std::set<std::string> answered_calls;
   std::set<std::string> active_responses;
   GstClockTime last_turn_end_rt = GST_CLOCK_TIME_NONE;
   // Non-live input gate (docs/timing.md "Files: holding the input"): fed with the input given to
   // the engine and the server's speech events; decides when sink_chain holds the input.
-  rtcgst::TurnGate gate;
-  bool gate_barrier_pending = false;
   // What the streaming thread waits for (gst_realtimeconv_waiting_for, for the tests).
   std::atomic<const char *> waiting_for{nullptr};
   std::atomic<guint64> wait_checks{0};
-  uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
 
   // output
   rtc::AudioFormat out_fmt = rtc::AudioFormat::PCM16;
   int out_rate = 24000, out_bpf = 2;
   GstSegment out_segment;
-  bool out_segment_valid = false;
-  bool need_stream_start[kNumPads] = {true, true, true};
-  bool need_caps[kNumPads] = {true, true, true};
   bool need_segment[kNumPads] = {true, true, true};
-  bool need_tags[kNumPads] = {true, true, true};
   bool need_discont[kNumPads] = {true, true, true};
   bool need_initial_gap[kNumPads] = {true, true, true};  // GAP at the origin once per segment (preroll)
   GstSegment pad_segment[kNumPads];                      // segment last pushed on each src pad
@@ -304,23 +330,12 @@ struct RtcPriv {
   GstClockTime frontier = GST_CLOCK_TIME_NONE;  // non-live: output released up to here
   bool eos_queued = false, eos_pushed = false;
   GstClockTime eos_end_rt = GST_CLOCK_TIME_NONE;
-  uint64_t next_resp_serial = 1;
-  std::map<uint64_t, Response> responses;
-  std::map<std::string, uint64_t> resp_by_id;
   std::map<std::string, ItemAudio> items;
   std::deque<std::string> item_order;
-  std::map<std::string, Span> spans;
-  std::deque<std::string> span_order;
   std::map<std::string, std::pair<GstClockTime, gint64>> pending_captions;  // item -> (start, since)
   std::map<std::string, gint64> awaiting_transcripts;  // committed items whose transcription is due (EOS waits) -> since
   GstClockTime caption_hold_rt = GST_CLOCK_TIME_NONE;  // manual mode: input position of the last commit
-  GstClockTime max_observed_delay = 0;
-  uint64_t dropped_audio_samples = 0;
-  bool overflow_warned = false;
   GstFlowCombiner *flow_combiner = nullptr;
-  std::string session_id;
-  bool text_overflow_warned[kNumPads] = {false, false, false};
-  guint32 last_seek_seqnum = GST_SEQNUM_INVALID;  // a seek reaches us once per src pad: forward it once
 };
 
 struct _GstRealtimeConv {
@@ -397,7 +412,7 @@ inline const char *fmt_name(rtc::AudioFormat f) {
   }
 }
 
-inline bool is_live_locked(RtcPriv *p) { return p->live_known && p->upstream_live; }
+inline bool is_live_locked(RtcPriv *p) { return p->st.live_known && p->st.upstream_live; }
 
 // Failed is final (until a restart). Idle is also what a session reports between start() and
 // the network thread picking it up, so it is not a reason to give up.

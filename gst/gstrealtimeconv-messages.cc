@@ -30,8 +30,8 @@ GstStructure *stats_structure(GstRealtimeConv *self) {
   int out_rate;
   {
     std::lock_guard<std::mutex> g(p->lock);
-    max_delay = p->max_observed_delay;
-    dropped = p->dropped_audio_samples;
+    max_delay = p->st.max_observed_delay;
+    dropped = p->st.dropped_audio_samples;
     out_rate = p->out_rate;
   }
   // Plus what the inbox dropped (bytes -> samples).

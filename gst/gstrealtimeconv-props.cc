@@ -299,12 +299,12 @@ void gst_realtimeconv_get_property(GObject *object, guint prop_id, GValue *value
       return;
     case PROP_SESSION_ID: {
       std::lock_guard<std::mutex> g(p->lock);
-      g_value_set_string(value, p->session_id.c_str());
+      g_value_set_string(value, p->st.session_id.c_str());
       return;
     }
     case PROP_MAX_OBSERVED_DELAY: {
       std::lock_guard<std::mutex> g(p->lock);
-      g_value_set_uint(value, (guint)(p->max_observed_delay / GST_MSECOND));
+      g_value_set_uint(value, (guint)(p->st.max_observed_delay / GST_MSECOND));
       return;
     }
     default:

@@ -255,7 +255,7 @@ void reset_output_locked(RtcPriv *p) {
   p->frontier = GST_CLOCK_TIME_NONE;
   p->eos_queued = p->eos_pushed = false;
   p->eos_end_rt = GST_CLOCK_TIME_NONE;
-  for (auto &r : p->responses) r.second.dropped = true;  // late audio of old responses is not wanted
+  for (auto &r : p->st.responses) r.second.dropped = true;  // late audio of old responses is not wanted
   p->items.clear();
   p->item_order.clear();
   p->pending_captions.clear();
@@ -269,38 +269,15 @@ void reset_output_locked(RtcPriv *p) {
   p->srcresult = GST_FLOW_OK;
 }
 
+// The one full reset (READY->PAUSED, PAUSED->READY, finalize): the output (as at a flush), the
+// per-stream state as a whole, and the few fields owned elsewhere (inbox counter, output format
+// choice, input timeline).
 void reset_all_locked(RtcPriv *p) {
   reset_output_locked(p);
-  p->responses.clear();
-  p->resp_by_id.clear();
-  p->spans.clear();
-  p->span_order.clear();
-  for (int i = 0; i < kNumPads; i++) {
-    p->need_stream_start[i] = p->need_caps[i] = p->need_tags[i] = true;
-  }
-  p->have_caps = false;
-  p->have_segment = false;
-  p->out_segment_valid = false;
-  p->live_known = false;
-  p->upstream_live = false;
-  p->answered_live = -1;
-  p->pipeline_latency = GST_CLOCK_TIME_NONE;
-  p->upstream_min = 0;
-  p->upstream_max = GST_CLOCK_TIME_NONE;
-  p->answered_calls.clear();
-  p->fc_dispatching.clear();
-  p->last_seek_seqnum = GST_SEQNUM_INVALID;
-  p->gate.reset(rtcgst::TurnGate::Config{});
-  p->gate_barrier_pending = false;
-  p->fatal = false;
-  p->group_id = 0;
-  p->session_id.clear();
-  p->max_observed_delay = 0;
-  p->dropped_audio_samples = 0;
+  p->st = StreamState{};
+  p->st.gate.reset(rtcgst::TurnGate::Config{});  // (as the gate was reset before: frame length of the default rate)
   p->inbox_dropped_bytes = 0;
   p->out_fmt_chosen = false;
-  p->overflow_warned = false;
-  for (int i = 0; i < kNumPads; i++) p->text_overflow_warned[i] = false;
   p->timeline.reset(p->timeline.rate());
 }
 
@@ -321,10 +298,10 @@ static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
         gst_query_parse_latency(up, &live, &min, &max);
         {
           std::lock_guard<std::mutex> g(p->lock);
-          p->live_known = true;
-          p->upstream_live = live;
-          p->upstream_min = min;
-          p->upstream_max = max;
+          p->st.live_known = true;
+          p->st.upstream_live = live;
+          p->st.upstream_min = min;
+          p->st.upstream_max = max;
         }
         if (live) {
           GstClockTime lat = latency_ns(p);
@@ -343,7 +320,7 @@ static gboolean src_query(GstPad *pad, GstObject *parent, GstQuery *query) {
       }
       {
         std::lock_guard<std::mutex> g(p->lock);
-        p->answered_live = ok ? (live ? 1 : 0) : -1;
+        p->st.answered_live = ok ? (live ? 1 : 0) : -1;
       }
       gst_query_unref(up);
       return ok;
@@ -386,7 +363,7 @@ static gboolean src_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       gst_event_parse_latency(event, &lat);
       {
         std::lock_guard<std::mutex> g(p->lock);
-        p->pipeline_latency = lat;
+        p->st.pipeline_latency = lat;
       }
       GST_DEBUG_OBJECT(pad, "pipeline latency %" GST_TIME_FORMAT, GST_TIME_ARGS(lat));
       return gst_pad_push_event(self->sinkpad, event);
@@ -395,12 +372,12 @@ static gboolean src_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       guint32 seqnum = gst_event_get_seqnum(event);
       {
         std::lock_guard<std::mutex> g(p->lock);
-        if (seqnum == p->last_seek_seqnum) {
+        if (seqnum == p->st.last_seek_seqnum) {
           GST_DEBUG_OBJECT(pad, "seek %u already forwarded", seqnum);
           gst_event_unref(event);
           return TRUE;
         }
-        p->last_seek_seqnum = seqnum;
+        p->st.last_seek_seqnum = seqnum;
       }
       return gst_pad_push_event(self->sinkpad, event);
     }
@@ -616,8 +593,8 @@ static void action_function_output(GstRealtimeConv *self, const gchar *call_id, 
   {
     RtcPriv *p = self->priv;
     std::lock_guard<std::mutex> g(p->lock);
-    if ((p->fc_dispatching == call_id || p->awaiting_calls.count(call_id)) && p->answered_calls.size() < 64)
-      p->answered_calls.insert(call_id);
+    if ((p->st.fc_dispatching == call_id || p->awaiting_calls.count(call_id)) && p->st.answered_calls.size() < 64)
+      p->st.answered_calls.insert(call_id);
     // The answer to a call of the turn being waited for belongs to that turn: it stays anchored
     // where the user stopped speaking (non-live), not where the input is now.
     follow_up = p->awaiting_turn;

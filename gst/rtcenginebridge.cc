@@ -271,7 +271,7 @@ void start_session_locked(GstRealtimeConv *self) {
   bool have_caps;
   {
     std::lock_guard<std::mutex> g(p->lock);
-    have_caps = p->have_caps;
+    have_caps = p->st.have_caps;
     in = p->in_fmt;
   }
   if (!have_caps) in = peer_format(self->sinkpad, rtc::AudioFormat::PCM16);

@@ -187,8 +187,8 @@ static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_a
       GstClockTime next = GST_CLOCK_TIME_NONE;
       if (!q.empty() && q.front().resp == out->resp) next = q.front().rt;
       if (!GST_CLOCK_TIME_IS_VALID(next)) {
-        auto r = p->responses.find(out->resp);
-        if (r != p->responses.end()) next = response_write_pos(p, r->second);
+        auto r = p->st.responses.find(out->resp);
+        if (r != p->st.responses.end()) next = response_write_pos(p, r->second);
       }
       if (GST_CLOCK_TIME_IS_VALID(next) && next > out->rt) out->dur = next - out->rt;
     }
@@ -233,7 +233,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
   // Live audio is pushed no further ahead of its play time than the lead (docs/timing.md).
   const bool pace_audio = live && !p->eos_queued;
   const GstClockTime render_lat =
-      GST_CLOCK_TIME_IS_VALID(p->pipeline_latency) ? p->pipeline_latency : p->upstream_min + lat;
+      GST_CLOCK_TIME_IS_VALID(p->st.pipeline_latency) ? p->st.pipeline_latency : p->st.upstream_min + lat;
   auto audio_ready = [&](const OutItem &o) {
     return pace_audio ? rtcgst::live_may_push(o.rt, now, render_lat, os.lead) : ready(o);
   };
@@ -317,22 +317,22 @@ static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i
   RtcPriv *p = self->priv;
   std::vector<GstEvent *> evs;
   GstPad *pad = pad_of(self, i);
-  if (p->need_stream_start[i]) {
+  if (p->st.need_stream_start[i]) {
     static const char *names[] = {"audio", "transcript", "input-transcript"};
     gchar *sid = gst_pad_create_stream_id(pad, GST_ELEMENT(self), names[i]);
     GstEvent *e = gst_event_new_stream_start(sid);
     g_free(sid);
-    if (p->group_id == 0) p->group_id = gst_util_group_id_next();
-    gst_event_set_group_id(e, p->group_id);
+    if (p->st.group_id == 0) p->st.group_id = gst_util_group_id_next();
+    gst_event_set_group_id(e, p->st.group_id);
     gst_event_set_stream_flags(e, i == kAudioPad ? GST_STREAM_FLAG_NONE : GST_STREAM_FLAG_SPARSE);
     evs.push_back(e);
-    p->need_stream_start[i] = false;
+    p->st.need_stream_start[i] = false;
   }
-  if (p->need_caps[i]) {
+  if (p->st.need_caps[i]) {
     GstCaps *caps = i == kAudioPad ? fmt_caps(p->out_fmt) : gst_caps_from_string(RTC_TEXT_CAPS);
     evs.push_back(gst_event_new_caps(caps));
     gst_caps_unref(caps);
-    p->need_caps[i] = false;
+    p->st.need_caps[i] = false;
   }
   if (p->need_segment[i] &&
       (!p->pad_segment_valid[i] || !GST_CLOCK_TIME_IS_VALID(rt) || rt >= p->out_segment.base)) {
@@ -341,8 +341,8 @@ static std::vector<GstEvent *> sticky_events_locked(GstRealtimeConv *self, int i
     p->pad_segment_valid[i] = true;
     p->need_segment[i] = false;
   }
-  if (p->need_tags[i]) {
-    p->need_tags[i] = false;
+  if (p->st.need_tags[i]) {
+    p->st.need_tags[i] = false;
     std::string lang;
     {
       std::lock_guard<std::mutex> g(p->props_mutex);
@@ -397,7 +397,7 @@ void src_loop(gpointer data) {
     gst_pad_pause_task(self->srcpad);
     return;
   }
-  if (p->eos_pushed || !p->out_segment_valid) {
+  if (p->eos_pushed || !p->st.out_segment_valid) {
     wait_src_locked(p, lk);
     return;
   }
