@@ -157,8 +157,8 @@ class EngineTest : public ::testing::Test {
 
 // ------------------------------------------------------------------------------------------
 // Pure units
-TEST(EngineUnit, TimelineMapsAcrossGaps) {
-  rtc::detail::InputTimeline t;
+TEST(EngineUnit, SessionInputMapAcrossGaps) {
+  rtc::detail::SessionInputMap t;
   EXPECT_EQ(t.to_caller(0), -1);
   t.add(0, 960);     // caller 0..959 -> session 0..959
   t.add(960, 960);   // contiguous: merged
