@@ -1252,7 +1252,7 @@ static std::string change_state_within_1s(GstElement *pipe, GstState to, double 
 // the emulator in three conditions: while connecting (every server event delayed 300 ms),
 // mid-response (replies streamed in real time) and during reconnects (every connection closed
 // after 30 server events). Seeded: RTC_STATES_SEED=N replays a run; a failure prints the seed.
-TEST(States, DISABLED_RandomTransitionsCompleteWithinOneSecond) {
+TEST(States, RandomTransitionsCompleteWithinOneSecond) {
   if (!g_getenv("RTC_EMULATOR")) GTEST_SKIP() << "RTC_EMULATOR not set";
   unsigned seed = std::random_device{}();
   if (const char *env = g_getenv("RTC_STATES_SEED")) seed = (unsigned)std::strtoul(env, nullptr, 10);
