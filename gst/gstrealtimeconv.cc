@@ -652,6 +652,9 @@ struct RtcPriv {
   bool need_tags[kNumPads] = {true, true, true};
   bool need_discont[kNumPads] = {true, true, true};
   bool need_initial_gap[kNumPads] = {true, true, true};  // GAP at the origin once per segment (preroll)
+  // Held around every serialized push on a src pad (src task, preroll_gaps): pushes on one pad
+  // never interleave. Taken without `lock` held.
+  std::mutex push_mutex[kNumPads];
   GstSegment pad_segment[kNumPads];                      // segment last pushed on each src pad
   bool pad_segment_valid[kNumPads] = {false, false, false};
   GstClockTime origin_rt = GST_CLOCK_TIME_NONE;
@@ -2294,13 +2297,14 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
   const GstClockTime lat = os.lat;
   // 1. Once per segment (after a start or a flush), a GAP at the origin on every src pad, so that
   //    every sink downstream prerolls whatever the other pads do (as demuxers do for sparse
-  //    streams): a sink on a text pad must not wait for the first transcript to preroll.
+  //    streams): a sink on a text pad must not wait for the first transcript to preroll. Again
+  //    after PLAYING -> PAUSED (sinks preroll again), at the end of what each pad pushed.
   for (int i = 0; i < kNumPads; i++) {
     if (!p->need_initial_gap[i]) continue;
     p->need_initial_gap[i] = false;
     *pad_out = i;
     out->kind = OutItem::Gap;
-    out->rt = p->origin_rt;
+    out->rt = GST_CLOCK_TIME_IS_VALID(p->pushed_end[i]) ? p->pushed_end[i] : p->origin_rt;
     out->dur = 0;
     return true;
   }
@@ -2584,6 +2588,7 @@ static void src_loop(gpointer data) {
       lk.unlock();
       GST_DEBUG_OBJECT(self, "pushing EOS on all src pads");
       for (int i = 0; i < kNumPads; i++) {
+        std::lock_guard<std::mutex> pg(p->push_mutex[i]);
         for (GstEvent *e : sticky[i]) gst_pad_push_event(pad_of(self, i), e);
         gst_pad_push_event(pad_of(self, i), gst_event_new_eos());
       }
@@ -2620,6 +2625,7 @@ static void src_loop(gpointer data) {
   lk.unlock();
 
   GstPad *pad = pad_of(self, pad_idx);
+  std::unique_lock<std::mutex> push_guard(p->push_mutex[pad_idx]);
   for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
   GstFlowReturn ret = GST_FLOW_OK;
   GstClockTime pts = GST_CLOCK_TIME_NONE;
@@ -2649,6 +2655,7 @@ static void src_loop(gpointer data) {
                    GST_TIME_ARGS(item.dur));
     gst_pad_push_event(pad, gst_event_new_gap(pts, item.dur));
   }
+  push_guard.unlock();
 
   lk.lock();
   GstFlowReturn combined = gst_flow_combiner_update_pad_flow(p->flow_combiner, pad, ret);
@@ -2661,6 +2668,40 @@ static void src_loop(gpointer data) {
   if (combined == GST_FLOW_NOT_NEGOTIATED || combined < GST_FLOW_EOS) {
     GST_ELEMENT_FLOW_ERROR(self, combined);
     for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_new_eos());
+  }
+}
+
+// After PLAYING -> PAUSED (from a pool thread, gst_element_call_async): the zero-length preroll
+// GAP on every pad the src task is not pushing on right now. The src task pushes on one pad at a
+// time and may be blocked there (a full queue before a prerolled sink, which stays full in
+// PAUSED): the sinks of the other pads would then never preroll and the pipeline would stay ASYNC
+// (issue 12, defect 8). A pad the src task is on keeps its flag: the task pushes the GAP itself.
+static void preroll_gaps(GstElement *element, gpointer) {
+  GstRealtimeConv *self = GST_REALTIMECONV(element);
+  RtcPriv *p = self->priv;
+  for (int i = 0; i < kNumPads; i++) {
+    std::unique_lock<std::mutex> pg(p->push_mutex[i], std::try_to_lock);
+    if (!pg.owns_lock()) continue;
+    std::vector<GstEvent *> sticky;
+    GstSegment seg;
+    GstClockTime rt;
+    {
+      std::lock_guard<std::mutex> g(p->lock);
+      if (!p->need_initial_gap[i] || p->src_flushing || p->eos_pushed || !p->out_segment_valid ||
+          !GST_CLOCK_TIME_IS_VALID(p->origin_rt))
+        continue;
+      p->need_initial_gap[i] = false;
+      rt = GST_CLOCK_TIME_IS_VALID(p->pushed_end[i]) ? p->pushed_end[i] : p->origin_rt;
+      sticky = sticky_events_locked(self, i, rt);
+      seg = p->pad_segment[i];
+    }
+    GstPad *pad = pad_of(self, i);
+    for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
+    GstClockTime pts;
+    if (out_position(&seg, rt, &pts)) {
+      GST_DEBUG_OBJECT(pad, "preroll gap at %" GST_TIME_FORMAT, GST_TIME_ARGS(pts));
+      gst_pad_push_event(pad, gst_event_new_gap(pts, 0));
+    }
   }
 }
 
@@ -3513,7 +3554,12 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         p->playing = false;
       }
       std::lock_guard<std::mutex> g(p->lock);
+      // The sinks downstream have gone to PAUSED (ASYNC) and preroll on their next buffer or GAP:
+      // a sparse pad (captions held, no transcript) may have none for seconds, so each pad gets
+      // a zero-length GAP at the end of what it pushed (preroll_gaps, or the src task).
+      for (int i = 0; i < kNumPads; i++) p->need_initial_gap[i] = true;
       wake_src_locked(p);
+      gst_element_call_async(element, preroll_gaps, NULL, NULL);
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
