@@ -549,8 +549,8 @@ void mic_to_speakers_barge_in(const std::string &protocol) {
   EXPECT_NE(std::search(out.begin() + long(start + n), out.end(), reply1.begin(), reply1.end()), out.end())
       << "reply 1 not rendered whole";
   EXPECT_TRUE(contains(r.out, "assistant:  Okay.")) << r.log();
-  RecordProperty("rendered_ms", std::to_string(rendered_ms));
-  RecordProperty("truncated_ms", std::to_string(line_ms));
+  ::testing::Test::RecordProperty("rendered_ms", std::to_string(rendered_ms));
+  ::testing::Test::RecordProperty("truncated_ms", std::to_string(line_ms));
   std::printf("[ %s ] mic-to-speakers barge-in: rendered %.1f ms of reply 0, truncated at %lld ms\n",
               protocol.c_str(), rendered_ms, (long long)line_ms);
 }
