@@ -881,7 +881,10 @@ class Listener final : public rtc::SessionListener {
         break;
     }
     auto m = make(CtlMsg::Event);
-    m->ev = std::make_unique<rtc::ServerEvent>(ev);
+    m->ev = rtcgst::inbox_copy(ev);  // text capped (rtctextqueue.h)
+    if (m->ev->text.size() < ev.text.size())
+      GST_WARNING_OBJECT(self_, "%s: text of %" G_GSIZE_FORMAT " bytes cut to %" G_GSIZE_FORMAT, ev.type_name.c_str(),
+                         ev.text.size(), m->ev->text.size());
     m->ctx = ctx;
     enqueue_ctl(self_, std::move(m));
   }
@@ -3126,10 +3129,19 @@ static void drain(GstRealtimeConv *self) {
       return true;
     });
     const std::string w = rtcgst::eos_unsent_warning_text(unsent, bytes_per_second, state_name(st));
-    if (!w.empty()) {
+    // Still connecting: the "connect" progress ends here (applications such as gst-launch-1.0 wait
+    // for it before PLAYING, and would hold the EOS until the engine gives up).
+    const bool connecting = st == rtc::SessionState::Connecting || st == rtc::SessionState::Configuring ||
+                            st == rtc::SessionState::Reconnecting;
+    if (!w.empty() || connecting) {
       lk.unlock();
-      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", w.c_str()),
-                          ("input_unsent_bytes %" G_GINT64_FORMAT " at EOS", unsent));
+      if (!w.empty())
+        GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", w.c_str()),
+                            ("input_unsent_bytes %" G_GINT64_FORMAT " at EOS", unsent));
+      if (connecting)
+        gst_element_post_message(GST_ELEMENT(self),
+                                 gst_message_new_progress(GST_OBJECT(self), GST_PROGRESS_TYPE_CANCELED, "connect",
+                                                          "Input ended before the session connected"));
       lk.lock();
       if (p->in_flushing) return;
     }

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -112,6 +114,37 @@ std::string src(int buffers) {
   return b;
 }
 
+// Runs gst-launch-1.0 DESC in a child process (bounded by `timeout_ms`, then killed); returns its
+// peak RSS in KiB from wait4() (-1 on failure or timeout), *status its wait status.
+long gst_launch(const std::string &desc, int *status, int timeout_ms) {
+  std::vector<std::string> args = {"gst-launch-1.0", "-q"};
+  gchar **argv_desc = nullptr;
+  if (!g_shell_parse_argv(desc.c_str(), nullptr, &argv_desc, nullptr)) return -1;
+  for (gchar **a = argv_desc; *a; a++) args.push_back(*a);
+  g_strfreev(argv_desc);
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  // bounded: the child is killed after timeout_ms (a hang becomes a failure)
+  for (int waited = 0;; waited += 50) {
+    struct rusage ru {};
+    pid_t r = wait4(pid, status, WNOHANG, &ru);
+    if (r == pid) return ru.ru_maxrss;
+    if (waited > timeout_ms) {
+      kill(pid, SIGKILL);
+      wait4(pid, status, 0, &ru);
+      return -1;
+    }
+    g_usleep(50000);
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +179,25 @@ TEST(Reliability, EosBeforeTheSessionConnectsIsForwardedWithAWarning) {
   // all of the input (2 s) is reported: it is in the engine's offline buffer, nothing was sent
   EXPECT_NE(text.find("2.00 s"), std::string::npos) << text;
   EXPECT_EQ(srv.audio_bytes.load(), 0);
+}
+
+// The same through gst-launch-1.0, which waits for the "connect" progress to finish before it
+// sets PLAYING: the EOS drain ends that progress (CANCELED), so the run ends with EOS (exit 0)
+// instead of an error once the engine gives up (before: held until the engine gave up).
+TEST(Reliability, GstLaunchEndsAtEosBeforeTheSessionConnects) {
+  HostileServer srv([&](HostilePeer &p, int) {
+    p.read_request(5000);
+    p.stall(120000, srv.stop_);
+  });
+  int st = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const long kib = gst_launch(src(20) + "realtimeconv endpoint=" + srv.url +
+                                  " api-key=sk-test-key drain-timeout=1500 connect-timeout=60000 ! fakesink",
+                              &st, 60000);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  ASSERT_GT(kib, 0) << "gst-launch-1.0 did not end within 60 s";
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  EXPECT_LE(took.count(), 3 * 1500 + 4000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,13 +255,17 @@ TEST(Reliability, PausedPipelineGivesNoPrerollWarning) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Defect 9: memory on pathological frames. The server answers the first audio with a 15 MB
-// transcript delta, an 11 MB audio delta and a 15 MB transcript.done. The element runs in a child
+// Defect 9: memory on pathological frames. The server answers the first audio with ten 4 MB
+// transcript deltas, an 11 MB audio delta and a 4 MB transcript.done (the issue's 15 MB text
+// frames are now refused by the engine: non-audio events are limited to 4 MiB, so 4 MB is the
+// largest text that gets in); transcript_src has a slow consumer, so the texts wait in the element
+// (before: every delta kept whole in the text queue, 82 MB growth). The element runs in a child
 // process (gst-launch-1.0) so that its peak RSS (wait4's ru_maxrss) is its own; the same session
 // with small frames gives the baseline. Rule: peak - baseline <= 3 x the largest frame.
 namespace {
 
 std::string b64_of_zero_bytes(size_t n) { return std::string((n + 2) / 3 * 4, 'A'); }
+constexpr int kDeltas = 10;
 
 void pathological(HostilePeer &p, const std::atomic<bool> &stop, size_t text_bytes, size_t audio_b64_bytes,
                   size_t *largest) {
@@ -219,12 +275,16 @@ void pathological(HostilePeer &p, const std::atomic<bool> &stop, size_t text_byt
   std::vector<std::string> frames = {
       R"({"type":"response.created","event_id":"e1","response":{"object":"realtime.response","id":"resp_1","status":"in_progress","status_details":null,"output":[],"conversation_id":"conv_1","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"marin"}},"usage":null,"metadata":null}})",
       R"({"type":"response.output_item.added","event_id":"e2","response_id":"resp_1","output_index":0,"item":{"id":"item_A","type":"message","role":"assistant","status":"in_progress","content":[]}})",
-      R"({"type":"response.output_audio_transcript.delta","event_id":"e3","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":")" + text + "\"}",
       R"({"type":"response.output_audio.delta","event_id":"e4","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":")" + b64_of_zero_bytes(audio_b64_bytes / 4 * 3) + "\"}",
       R"({"type":"response.output_audio.done","event_id":"e5","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0})",
       R"({"type":"response.output_audio_transcript.done","event_id":"e6","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"transcript":")" + text + "\"}",
       R"({"type":"response.done","event_id":"e7","response":{"object":"realtime.response","id":"resp_1","status":"completed","status_details":null,"output":[],"conversation_id":"conv_1","usage":null,"metadata":null}})",
   };
+  // kDeltas transcript deltas first, then the rest
+  auto delta = [](const std::string &t) {
+    return R"({"type":"response.output_audio_transcript.delta","event_id":"e3","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":")" + t + "\"}";
+  };
+  for (int k = 0; k < kDeltas; k++) frames.insert(frames.begin() + 2, delta(text));
   size_t big = 0;
   for (auto &f : frames) {
     big = std::max(big, f.size());
@@ -237,35 +297,12 @@ void pathological(HostilePeer &p, const std::atomic<bool> &stop, size_t text_byt
 
 // Runs the element in gst-launch-1.0 against `url`; returns its peak RSS in KiB (-1 on failure).
 long child_peak_kib(const std::string &url, int *status) {
-  std::vector<std::string> args = {"gst-launch-1.0", "-q"};
-  std::string desc = src(30) + "realtimeconv name=c endpoint=" + url +
-                     " api-key=sk-test-key drain-timeout=10000 ! queue ! fakesink c.transcript_src ! queue ! fakesink "
-                     "c.input_transcript_src ! queue ! fakesink";
-  gchar **argv_desc = nullptr;
-  if (!g_shell_parse_argv(desc.c_str(), nullptr, &argv_desc, nullptr)) return -1;
-  for (gchar **a = argv_desc; *a; a++) args.push_back(*a);
-  g_strfreev(argv_desc);
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  if (pid < 0) return -1;
-  // bounded: the child is killed after 120 s (a hang becomes a failure)
-  for (int waited = 0;; waited += 50) {
-    struct rusage ru {};
-    pid_t r = wait4(pid, status, WNOHANG, &ru);
-    if (r == pid) return ru.ru_maxrss;
-    if (waited > 120000) {
-      kill(pid, SIGKILL);
-      wait4(pid, status, 0, &ru);
-      return -1;
-    }
-    g_usleep(50000);
-  }
+  // transcript_src has a slow consumer (0.3 s per buffer): the texts wait in the element
+  return gst_launch(src(30) + "realtimeconv name=c endpoint=" + url +
+                        " api-key=sk-test-key drain-timeout=20000 ! queue ! fakesink c.transcript_src ! "
+                        "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! identity sleep-time=300000 ! "
+                        "fakesink c.input_transcript_src ! queue ! fakesink",
+                    status, 120000);
 }
 
 }  // namespace
@@ -282,13 +319,13 @@ TEST(Reliability, PathologicalFramesStayWithinThreeTimesTheLargestFrame) {
   }
   {
     HostileServer srv([&](HostilePeer &p, int) {
-      pathological(p, srv.stop_, 15u * 1000 * 1000, 11u * 1000 * 1000, &big_largest);
+      pathological(p, srv.stop_, 4u * 1000 * 1000, 11u * 1000 * 1000, &big_largest);
     });
     peak = child_peak_kib(srv.url, &st);
     ASSERT_GT(peak, 0);
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "pathological run: status " << st;
   }
-  ASSERT_GT(big_largest, 15u * 1000 * 1000);
+  ASSERT_GT(big_largest, 11u * 1000 * 1000);
   const long growth_kib = peak - base, limit_kib = (long)(3 * big_largest / 1024);
   printf("peak RSS: baseline %ld KiB, pathological %ld KiB, growth %ld KiB, limit (3 x %zu B) %ld KiB\n", base, peak,
          growth_kib, big_largest, limit_kib);

@@ -17,6 +17,7 @@
 //  * Transcript timing: a span is non-empty and starts at or after the previous text end and the
 //    item's start; its words are contiguous, in order, exactly cover the span and spell the text.
 // Any violation aborts (a regression case goes into corpus/timing/).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
