@@ -239,7 +239,10 @@
 #include "gstrealtimeconvmeta.h"
 #include "gstrealtimeconvpriv.h"
 #include "rtcconnprops.h"
+#include "rtcinputbudget.h"
+#include "rtcprerollwatch.h"
 #include "rtcscheduler.h"
+#include "rtctextqueue.h"
 #include "rtcsessionport.h"
 #include "rtctimeline.h"
 
@@ -416,8 +419,7 @@ constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
 // (e.g. a function-call handler that never returns) can reach them.
 constexpr int kMaxInboxAudioSeconds = 60;
 constexpr size_t kMaxInboxOther = 10000;
-// Text pads: at most this many buffers wait in each text queue; the oldest are dropped beyond.
-constexpr size_t kMaxQueuedText = 1000;
+// Text pads: the limits of each text queue are in rtctextqueue.h (kMaxTextItems, kMaxTextQueueBytes).
 // Input dropped while disconnected (the engine reports every drop, exactly, as it happens): at
 // most one bus warning per this interval, with the total since the previous one, so an outage
 // does not flood the bus (one report per input buffer otherwise).
@@ -595,6 +597,12 @@ struct RtcPriv {
   bool src_flushing = true, in_flushing = false, fatal = false;
   GstFlowReturn srcresult = GST_FLOW_OK;
   GstClockID clock_id = nullptr;
+  // The "no queue after a src pad" deadlock (rtcprerollwatch.h): the src task marks each push,
+  // a system-clock timer (PAUSED and PLAYING) warns when one blocks while the pipeline prerolls.
+  rtcgst::PrerollWatch preroll_watch;
+  GstClockID preroll_timer = nullptr;  // change_state only
+  // Non-live input waiting for a session that is not connected: drain-timeout in total (lock).
+  rtcgst::DisconnectedWait disconnected_wait;
 
   // input
   bool have_caps = false;
@@ -876,7 +884,10 @@ class Listener final : public rtc::SessionListener {
         break;
     }
     auto m = make(CtlMsg::Event);
-    m->ev = std::make_unique<rtc::ServerEvent>(ev);
+    m->ev = rtcgst::inbox_copy(ev);  // text capped (rtctextqueue.h)
+    if (m->ev->text.size() < ev.text.size())
+      GST_WARNING_OBJECT(self_, "%s: text of %" G_GSIZE_FORMAT " bytes cut to %" G_GSIZE_FORMAT, ev.type_name.c_str(),
+                         ev.text.size(), m->ev->text.size());
     m->ctx = ctx;
     enqueue_ctl(self_, std::move(m));
   }
@@ -1618,16 +1629,28 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
   RtcPriv *p = self->priv;
   if (text.empty() || !GST_CLOCK_TIME_IS_VALID(rt) || p->srcresult != GST_FLOW_OK) return;
   auto &tq = p->q[pad];
-  if (tq.size() >= kMaxQueuedText) {  // nobody consumes (e.g. a blocked downstream): drop the oldest
+  // Text limits (rtctextqueue.h): one text at most kMaxTextBytes, the queue at most kMaxTextItems
+  // texts and kMaxTextQueueBytes; when full (nobody consumes, e.g. a blocked downstream) the
+  // oldest texts are dropped.
+  const size_t len = rtcgst::utf8_prefix_len(text.data(), text.size(), rtcgst::kMaxTextBytes);
+  if (len < text.size())
+    GST_WARNING_OBJECT(self, "%s: a text of %" G_GSIZE_FORMAT " bytes cut to %" G_GSIZE_FORMAT,
+                       pad == kTextPad ? "transcript_src" : "input_transcript_src", text.size(), len);
+  size_t queued_bytes = 0;
+  for (const OutItem &o : tq)
+    if (o.kind == OutItem::Buffer && o.buf) queued_bytes += gst_buffer_get_size(o.buf);
+  while (rtcgst::text_queue_must_drop(tq.size(), queued_bytes, len)) {
+    if (tq.front().kind == OutItem::Buffer && tq.front().buf) queued_bytes -= gst_buffer_get_size(tq.front().buf);
     out_item_clear(tq.front());
     tq.pop_front();
     if (!p->text_overflow_warned[pad]) {
       p->text_overflow_warned[pad] = true;
-      GST_WARNING_OBJECT(self, "%s queue full (%u buffers): dropping the oldest",
-                         pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)kMaxQueuedText);
+      GST_WARNING_OBJECT(self, "%s queue full (%u buffers or %u bytes): dropping the oldest",
+                         pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)rtcgst::kMaxTextItems,
+                         (guint)rtcgst::kMaxTextQueueBytes);
     }
   }
-  GstBuffer *buf = gst_buffer_new_memdup(text.data(), text.size());
+  GstBuffer *buf = gst_buffer_new_memdup(text.data(), len);
   if (pad == kTextPad) gst_buffer_add_realtime_conv_meta(buf, response_id.c_str(), item_id.c_str());
   OutItem o;
   o.kind = OutItem::Buffer;
@@ -1762,7 +1785,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/transcript", "response-id", G_TYPE_STRING,
                                                         ev.response_id.c_str(), "item-id", G_TYPE_STRING,
-                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, ev.text.c_str(),
+                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, rtcgst::capped_text(ev.text).c_str(),
                                                         "final", G_TYPE_BOOLEAN, FALSE, NULL)));
       break;
     }
@@ -1770,7 +1793,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
     case T::TextDone:
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/transcript", "response-id", G_TYPE_STRING,
                                                         ev.response_id.c_str(), "item-id", G_TYPE_STRING,
-                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, ev.text.c_str(),
+                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, rtcgst::capped_text(ev.text).c_str(),
                                                         "final", G_TYPE_BOOLEAN, TRUE, NULL)));
       break;
     case T::InputTranscriptionDelta:
@@ -1794,7 +1817,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
         wake_src_locked(p);
       }
       d.msgs.push_back(elem_msg(self, gst_structure_new("realtimeconv/input-transcript", "item-id", G_TYPE_STRING,
-                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, ev.text.c_str(),
+                                                        ev.item_id.c_str(), "text", G_TYPE_STRING, rtcgst::capped_text(ev.text).c_str(),
                                                         "final", G_TYPE_BOOLEAN, final, "running-time",
                                                         G_TYPE_INT64, rt_field(sp.start), "duration", G_TYPE_INT64,
                                                         rt_field(dur), NULL)));
@@ -2649,11 +2672,15 @@ static void src_loop(gpointer data) {
     if (discont || item.discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
     GST_LOG_OBJECT(pad, "pushing buffer %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
                    GST_TIME_ARGS(item.dur));
+    p->preroll_watch.push_begin(pad_idx, g_get_monotonic_time());
     ret = gst_pad_push(pad, buf);
+    p->preroll_watch.push_end();
   } else {
     GST_LOG_OBJECT(pad, "pushing gap %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
                    GST_TIME_ARGS(item.dur));
+    p->preroll_watch.push_begin(pad_idx, g_get_monotonic_time());
     gst_pad_push_event(pad, gst_event_new_gap(pts, item.dur));
+    p->preroll_watch.push_end();
   }
   push_guard.unlock();
 
@@ -2895,7 +2922,13 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
       continue;
     }
-    if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
+    if (st == rtc::SessionState::Ready && unsent <= max_unsent) {
+      p->disconnected_wait.on_connected();
+      break;
+    }
+    // Not connected: drain-timeout in total, not per buffer (rtcinputbudget.h); then the input
+    // goes to the engine's offline buffer (bounded, overflow reported).
+    if (st != rtc::SessionState::Ready && !p->disconnected_wait.may_wait(now, timeout_us)) break;
     p->waiting_for = "back-pressure";
     if (bp_deadline == 0) bp_deadline = now + timeout_us;
     if (now >= bp_deadline) {
@@ -3126,6 +3159,34 @@ static void drain(GstRealtimeConv *self) {
     });
   }
   if (p->in_flushing) return;
+  // Input the session never sent (not connected, or not proven read) is reported, never silent.
+  if (sess && !p->fatal) {
+    const int64_t bytes_per_second = (int64_t)p->in_rate * p->in_bpf;
+    int64_t unsent = 0;
+    rtc::SessionState st = rtc::SessionState::Idle;
+    engine_call([&] {
+      unsent = sess->input_unsent_bytes();
+      st = sess->state();
+      return true;
+    });
+    const std::string w = rtcgst::eos_unsent_warning_text(unsent, bytes_per_second, state_name(st));
+    // Still connecting: the "connect" progress ends here (applications such as gst-launch-1.0 wait
+    // for it before PLAYING, and would hold the EOS until the engine gives up).
+    const bool connecting = st == rtc::SessionState::Connecting || st == rtc::SessionState::Configuring ||
+                            st == rtc::SessionState::Reconnecting;
+    if (!w.empty() || connecting) {
+      lk.unlock();
+      if (!w.empty())
+        GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", w.c_str()),
+                            ("input_unsent_bytes %" G_GINT64_FORMAT " at EOS", unsent));
+      if (connecting)
+        gst_element_post_message(GST_ELEMENT(self),
+                                 gst_message_new_progress(GST_OBJECT(self), GST_PROGRESS_TYPE_CANCELED, "connect",
+                                                          "Input ended before the session connected"));
+      lk.lock();
+      if (p->in_flushing) return;
+    }
+  }
   end_turn_wait_locked(p);
   p->eos_queued = true;
   p->eos_end_rt = tmax(p->timeline.end_running_time(), p->origin_rt);
@@ -3175,6 +3236,7 @@ static void reset_output_locked(RtcPriv *p) {
 
 static void reset_all_locked(RtcPriv *p) {
   reset_output_locked(p);
+  p->disconnected_wait = rtcgst::DisconnectedWait();
   p->responses.clear();
   p->resp_by_id.clear();
   p->spans.clear();
@@ -3530,6 +3592,10 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         gst_flow_combiner_reset(p->flow_combiner);
       }
       start_ctl_task(self);
+      {
+        GstPad *pads[kNumPads] = {pad_of(self, 0), pad_of(self, 1), pad_of(self, 2)};
+        p->preroll_timer = rtcgst::preroll_watch_start(element, &p->preroll_watch, pads, kNumPads);
+      }
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING: {
@@ -3563,6 +3629,7 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      rtcgst::preroll_watch_stop(&p->preroll_timer);
       std::lock_guard<std::mutex> g(p->lock);
       p->in_flushing = true;
       p->src_flushing = true;
@@ -3576,7 +3643,10 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
 
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_realtimeconv_parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) stop_ctl_task(self);
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+      stop_ctl_task(self);
+      rtcgst::preroll_watch_stop(&p->preroll_timer);
+    }
     return ret;
   }
 

@@ -217,6 +217,13 @@ void write_double(std::string &out, double d) {
   }
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, d);
+  // The shortest form of a large integral double may be plain digits ("12345678901234567000"):
+  // JSON readers take that for an integer, which overflows int64 (validate_json() refuses it,
+  // json-glib wraps it). Beyond 2^53 (where doubles stop being exact integers) such a value is
+  // written in exponent form, which every reader takes for a double.
+  const size_t len = static_cast<size_t>(res.ptr - buf);
+  if (std::fabs(d) >= 9007199254740992.0 && !memchr(buf, '.', len) && !memchr(buf, 'e', len))
+    res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   out.append(buf, res.ptr);
 }
 
