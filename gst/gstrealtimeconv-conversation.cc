@@ -356,16 +356,28 @@ static void queue_text_locked(GstRealtimeConv *self, int pad, GstClockTime rt, G
   RtcPriv *p = self->priv;
   if (text.empty() || !GST_CLOCK_TIME_IS_VALID(rt) || p->srcresult != GST_FLOW_OK) return;
   auto &tq = p->q[pad];
-  if (tq.size() >= kMaxQueuedText) {  // nobody consumes (e.g. a blocked downstream): drop the oldest
+  // Text limits (rtctextqueue.h): one text at most kMaxTextBytes, the queue at most kMaxTextItems
+  // texts and kMaxTextQueueBytes; when full (nobody consumes, e.g. a blocked downstream) the
+  // oldest texts are dropped.
+  const size_t len = rtcgst::utf8_prefix_len(text.data(), text.size(), rtcgst::kMaxTextBytes);
+  if (len < text.size())
+    GST_WARNING_OBJECT(self, "%s: a text of %" G_GSIZE_FORMAT " bytes cut to %" G_GSIZE_FORMAT,
+                       pad == kTextPad ? "transcript_src" : "input_transcript_src", text.size(), len);
+  size_t queued_bytes = 0;
+  for (const OutItem &o : tq)
+    if (o.kind == OutItem::Buffer && o.buf) queued_bytes += gst_buffer_get_size(o.buf);
+  while (rtcgst::text_queue_must_drop(tq.size(), queued_bytes, len)) {
+    if (tq.front().kind == OutItem::Buffer && tq.front().buf) queued_bytes -= gst_buffer_get_size(tq.front().buf);
     out_item_clear(tq.front());
     tq.pop_front();
     if (!p->st.text_overflow_warned[pad]) {
       p->st.text_overflow_warned[pad] = true;
-      GST_WARNING_OBJECT(self, "%s queue full (%u buffers): dropping the oldest",
-                         pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)kMaxQueuedText);
+      GST_WARNING_OBJECT(self, "%s queue full (%u buffers or %u bytes): dropping the oldest",
+                         pad == kTextPad ? "transcript_src" : "input_transcript_src", (guint)rtcgst::kMaxTextItems,
+                         (guint)rtcgst::kMaxTextQueueBytes);
     }
   }
-  GstBuffer *buf = gst_buffer_new_memdup(text.data(), text.size());
+  GstBuffer *buf = gst_buffer_new_memdup(text.data(), len);
   if (pad == kTextPad) gst_buffer_add_realtime_conv_meta(buf, response_id.c_str(), item_id.c_str());
   OutItem o;
   o.kind = OutItem::Buffer;
@@ -506,12 +518,12 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
           pos = rtcgst::place_response(live, r->anchor_rt, p->origin_rt, audio_tail_locked(p), m.arrival_rt);
         queue_text_locked(self, kTextPad, pos, GST_CLOCK_TIME_NONE, ev.text, r->serial, ev.response_id, ev.item_id);
       }
-      d.msgs.push_back(msg_transcript(self, ev.response_id.c_str(), ev.item_id.c_str(), ev.text.c_str(), FALSE));
+      d.msgs.push_back(msg_transcript(self, ev.response_id.c_str(), ev.item_id.c_str(), rtcgst::capped_text(ev.text).c_str(), FALSE));
       break;
     }
     case T::AudioTranscriptDone:
     case T::TextDone:
-      d.msgs.push_back(msg_transcript(self, ev.response_id.c_str(), ev.item_id.c_str(), ev.text.c_str(), TRUE));
+      d.msgs.push_back(msg_transcript(self, ev.response_id.c_str(), ev.item_id.c_str(), rtcgst::capped_text(ev.text).c_str(), TRUE));
       break;
     case T::InputTranscriptionDelta:
     case T::InputTranscriptionCompleted: {
@@ -533,7 +545,7 @@ static void handle_event(GstRealtimeConv *self, CtlMsg &m, Deferred &d) {
         queue_text_locked(self, kCaptionPad, sp.start, dur, ev.text, 0, {}, ev.item_id);
         wake_src_locked(p);
       }
-      d.msgs.push_back(msg_input_transcript(self, ev.item_id.c_str(), ev.text.c_str(), final, rt_field(sp.start), rt_field(dur)));
+      d.msgs.push_back(msg_input_transcript(self, ev.item_id.c_str(), rtcgst::capped_text(ev.text).c_str(), final, rt_field(sp.start), rt_field(dur)));
       break;
     }
     case T::InputTranscriptionFailed:
@@ -796,6 +808,29 @@ void process_msg(GstRealtimeConv *self, CtlMsg &m) {
   d.post(self);
 }
 
+// At EOS (drain, `lk` held on entry and on return): input the session never sent (not connected,
+// or not proven read) is reported in a RESOURCE/WRITE warning, never silent; while the session is
+// still connecting, the "connect" progress ends here (applications such as gst-launch-1.0 wait
+// for it before PLAYING, and would hold the EOS until the engine gives up). Messages are posted
+// with the lock released.
+static void report_unsent_at_eos(GstRealtimeConv *self, rtcgst::SessionPort &sess, std::unique_lock<std::mutex> &lk) {
+  RtcPriv *p = self->priv;
+  const int64_t bytes_per_second = (int64_t)p->in_rate * p->in_bpf;
+  lk.unlock();
+  const int64_t unsent = sess.input_unsent_bytes();
+  const rtc::SessionState st = sess.state();
+  const std::string w = rtcgst::eos_unsent_warning_text(unsent, bytes_per_second, state_name(st));
+  const bool connecting = st == rtc::SessionState::Connecting || st == rtc::SessionState::Configuring ||
+                          st == rtc::SessionState::Reconnecting;
+  if (!w.empty())
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", w.c_str()), ("input_unsent_bytes %" G_GINT64_FORMAT " at EOS", unsent));
+  if (connecting)
+    gst_element_post_message(GST_ELEMENT(self),
+                             gst_message_new_progress(GST_OBJECT(self), GST_PROGRESS_TYPE_CANCELED, "connect",
+                                                      "Input ended before the session connected"));
+  lk.lock();
+}
+
 // The end of drain: everything is answered (or given up); the src task pushes the rest and EOS.
 static void queue_eos_locked(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
@@ -927,5 +962,9 @@ void drain(GstRealtimeConv *self) {
     });
   }
   if (p->in_flushing) return;
+  if (sess && !p->st.fatal) {
+    report_unsent_at_eos(self, *sess, lk);
+    if (p->in_flushing) return;
+  }
   queue_eos_locked(self);
 }

@@ -188,7 +188,13 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
       continue;
     }
-    if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
+    if (st == rtc::SessionState::Ready && unsent <= max_unsent) {
+      p->st.disconnected_wait.on_connected();
+      break;
+    }
+    // Not connected: drain-timeout in total, not per buffer (rtcinputbudget.h); then the input
+    // goes to the engine's offline buffer (bounded, overflow reported).
+    if (st != rtc::SessionState::Ready && !p->st.disconnected_wait.may_wait(now, timeout_us)) break;
     p->waiting_for = "back-pressure";
     if (bp_deadline == 0) bp_deadline = now + timeout_us;
     if (now >= bp_deadline) {

@@ -35,7 +35,10 @@
 #include "gstrealtimeconvmeta.h"
 #include "gstrealtimeconvpriv.h"
 #include "rtcconnprops.h"
+#include "rtcinputbudget.h"
+#include "rtcprerollwatch.h"
 #include "rtcscheduler.h"
+#include "rtctextqueue.h"
 #include "rtcsessionport.h"
 #include "rtctimeline.h"
 
@@ -77,8 +80,7 @@ constexpr GstClockTime kCaptionPendingTimeout = 30 * GST_SECOND;
 // (e.g. a function-call handler that never returns) can reach them.
 constexpr int kMaxInboxAudioSeconds = 60;
 constexpr size_t kMaxInboxOther = 10000;
-// Text pads: at most this many buffers wait in each text queue; the oldest are dropped beyond.
-constexpr size_t kMaxQueuedText = 1000;
+// Text pads: the limits of each text queue are in rtctextqueue.h (kMaxTextItems, kMaxTextQueueBytes).
 // Input dropped while disconnected (the engine reports every drop, exactly, as it happens): at
 // most one bus warning per this interval, with the total since the previous one, so an outage
 // does not flood the bus (one report per input buffer otherwise).
@@ -221,6 +223,9 @@ struct StreamState {
   uint64_t dropped_audio_samples = 0;
   bool overflow_warned = false;
   bool text_overflow_warned[kNumPads] = {false, false, false};
+  // Non-live input waiting for a session that is not connected: drain-timeout in total
+  // (rtcinputbudget.h), not per buffer.
+  rtcgst::DisconnectedWait disconnected_wait;
 };
 
 struct RtcPriv {
@@ -278,6 +283,10 @@ struct RtcPriv {
   bool src_flushing = true, in_flushing = false;
   GstFlowReturn srcresult = GST_FLOW_OK;
   GstClockID clock_id = nullptr;
+  // The "no queue after a src pad" deadlock (rtcprerollwatch.h): the src task marks each push,
+  // a system-clock timer (PAUSED and PLAYING) warns when one blocks while the pipeline prerolls.
+  rtcgst::PrerollWatch preroll_watch;
+  GstClockID preroll_timer = nullptr;  // change_state only
 
   // input
   rtc::AudioFormat in_fmt = rtc::AudioFormat::PCM16;
@@ -320,6 +329,9 @@ struct RtcPriv {
   bool need_segment[kNumPads] = {true, true, true};
   bool need_discont[kNumPads] = {true, true, true};
   bool need_initial_gap[kNumPads] = {true, true, true};  // GAP at the origin once per segment (preroll)
+  // Held around every serialized push on a src pad (src task, preroll_gaps): pushes on one pad
+  // never interleave. Taken without `lock` held.
+  std::mutex push_mutex[kNumPads];
   GstSegment pad_segment[kNumPads];                      // segment last pushed on each src pad
   bool pad_segment_valid[kNumPads] = {false, false, false};
   GstClockTime origin_rt = GST_CLOCK_TIME_NONE;

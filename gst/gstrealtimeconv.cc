@@ -440,6 +440,10 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         gst_flow_combiner_reset(p->flow_combiner);
       }
       start_ctl_task(self);
+      {
+        GstPad *pads[kNumPads] = {pad_of(self, 0), pad_of(self, 1), pad_of(self, 2)};
+        p->preroll_timer = rtcgst::preroll_watch_start(element, &p->preroll_watch, pads, kNumPads);
+      }
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING: {
@@ -464,10 +468,16 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         p->playing = false;
       }
       std::lock_guard<std::mutex> g(p->lock);
+      // The sinks downstream have gone to PAUSED (ASYNC) and preroll on their next buffer or GAP:
+      // a sparse pad (captions held, no transcript) may have none for seconds, so each pad gets
+      // a zero-length GAP at the end of what it pushed (preroll_gaps, or the src task).
+      for (int i = 0; i < kNumPads; i++) p->need_initial_gap[i] = true;
       wake_src_locked(p);
+      gst_element_call_async(element, preroll_gaps, NULL, NULL);
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      rtcgst::preroll_watch_stop(&p->preroll_timer);
       std::lock_guard<std::mutex> g(p->lock);
       p->in_flushing = true;
       p->src_flushing = true;
@@ -481,7 +491,10 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
 
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_realtimeconv_parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) stop_ctl_task(self);
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+      stop_ctl_task(self);
+      rtcgst::preroll_watch_stop(&p->preroll_timer);
+    }
     return ret;
   }
 

@@ -48,7 +48,10 @@ class Listener final : public rtc::SessionListener {
         break;
     }
     auto m = make(CtlMsg::Event);
-    m->ev = std::make_unique<rtc::ServerEvent>(ev);
+    m->ev = rtcgst::inbox_copy(ev);  // text capped (rtctextqueue.h)
+    if (m->ev->text.size() < ev.text.size())
+      GST_WARNING_OBJECT(self_, "%s: text of %" G_GSIZE_FORMAT " bytes cut to %" G_GSIZE_FORMAT, ev.type_name.c_str(),
+                         ev.text.size(), m->ev->text.size());
     m->ctx = ctx;
     enqueue_ctl(self_, std::move(m));
   }

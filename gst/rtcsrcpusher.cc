@@ -206,13 +206,14 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
   const GstClockTime lat = os.lat;
   // 1. Once per segment (after a start or a flush), a GAP at the origin on every src pad, so that
   //    every sink downstream prerolls whatever the other pads do (as demuxers do for sparse
-  //    streams): a sink on a text pad must not wait for the first transcript to preroll.
+  //    streams): a sink on a text pad must not wait for the first transcript to preroll. Again
+  //    after PLAYING -> PAUSED (sinks preroll again), at the end of what each pad pushed.
   for (int i = 0; i < kNumPads; i++) {
     if (!p->need_initial_gap[i]) continue;
     p->need_initial_gap[i] = false;
     *pad_out = i;
     out->kind = OutItem::Gap;
-    out->rt = p->origin_rt;
+    out->rt = GST_CLOCK_TIME_IS_VALID(p->pushed_end[i]) ? p->pushed_end[i] : p->origin_rt;
     out->dur = 0;
     return true;
   }
@@ -387,6 +388,49 @@ static void wait_src_locked(RtcPriv *p, std::unique_lock<std::mutex> &lk) {
   if (expiry > now) p->cond.wait_for(lk, std::chrono::microseconds(expiry - now + 1000));
 }
 
+// Pushes one item (and the sticky events before it) on src pad `pad_idx`, lock not held; the
+// pad's push_mutex keeps it from interleaving with preroll_gaps(). The preroll watch sees every
+// push that may block in a sink's preroll (rtcprerollwatch.h).
+static GstFlowReturn push_item(GstRealtimeConv *self, int pad_idx, OutItem &item, const std::vector<GstEvent *> &sticky,
+                               bool discont, const GstSegment &seg) {
+  GstPad *pad = pad_of(self, pad_idx);
+  std::lock_guard<std::mutex> push_guard(self->priv->push_mutex[pad_idx]);
+  for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  const bool positioned = item.kind == OutItem::Event || out_position(&seg, item.rt, &pts);
+  if (!positioned) {
+    GST_WARNING_OBJECT(pad, "dropping %s at running time %" GST_TIME_FORMAT ": before the output segment",
+                       item.kind == OutItem::Buffer ? "buffer" : "gap", GST_TIME_ARGS(item.rt));
+    out_item_clear(item);
+  } else if (item.kind == OutItem::Event) {
+    GST_LOG_OBJECT(pad, "forwarding %s event", GST_EVENT_TYPE_NAME(item.event));
+    GstEvent *ev = item.event;
+    item.event = nullptr;
+    gst_pad_push_event(pad, ev);
+  } else if (item.kind == OutItem::Buffer) {
+    GstBuffer *buf = item.buf;
+    item.buf = nullptr;
+    buf = gst_buffer_make_writable(buf);
+    GST_BUFFER_PTS(buf) = pts;
+    GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION(buf) = item.dur;
+    if (discont || item.discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    GST_LOG_OBJECT(pad, "pushing buffer %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
+                   GST_TIME_ARGS(item.dur));
+    self->priv->preroll_watch.push_begin(pad_idx, g_get_monotonic_time());
+    ret = gst_pad_push(pad, buf);
+    self->priv->preroll_watch.push_end();
+  } else {
+    GST_LOG_OBJECT(pad, "pushing gap %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
+                   GST_TIME_ARGS(item.dur));
+    self->priv->preroll_watch.push_begin(pad_idx, g_get_monotonic_time());
+    gst_pad_push_event(pad, gst_event_new_gap(pts, item.dur));
+    self->priv->preroll_watch.push_end();
+  }
+  return ret;
+}
+
 void src_loop(gpointer data) {
   GstRealtimeConv *self = GST_REALTIMECONV(data);
   RtcPriv *p = self->priv;
@@ -425,6 +469,7 @@ void src_loop(gpointer data) {
       lk.unlock();
       GST_DEBUG_OBJECT(self, "pushing EOS on all src pads");
       for (int i = 0; i < kNumPads; i++) {
+        std::lock_guard<std::mutex> pg(p->push_mutex[i]);
         for (GstEvent *e : sticky[i]) gst_pad_push_event(pad_of(self, i), e);
         gst_pad_push_event(pad_of(self, i), gst_event_new_eos());
       }
@@ -461,35 +506,7 @@ void src_loop(gpointer data) {
   lk.unlock();
 
   GstPad *pad = pad_of(self, pad_idx);
-  for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
-  GstFlowReturn ret = GST_FLOW_OK;
-  GstClockTime pts = GST_CLOCK_TIME_NONE;
-  const bool positioned = item.kind == OutItem::Event || out_position(&seg, item.rt, &pts);
-  if (!positioned) {
-    GST_WARNING_OBJECT(pad, "dropping %s at running time %" GST_TIME_FORMAT ": before the output segment",
-                       item.kind == OutItem::Buffer ? "buffer" : "gap", GST_TIME_ARGS(item.rt));
-    out_item_clear(item);
-  } else if (item.kind == OutItem::Event) {
-    GST_LOG_OBJECT(pad, "forwarding %s event", GST_EVENT_TYPE_NAME(item.event));
-    GstEvent *ev = item.event;
-    item.event = nullptr;
-    gst_pad_push_event(pad, ev);
-  } else if (item.kind == OutItem::Buffer) {
-    GstBuffer *buf = item.buf;
-    item.buf = nullptr;
-    buf = gst_buffer_make_writable(buf);
-    GST_BUFFER_PTS(buf) = pts;
-    GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
-    GST_BUFFER_DURATION(buf) = item.dur;
-    if (discont || item.discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-    GST_LOG_OBJECT(pad, "pushing buffer %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
-                   GST_TIME_ARGS(item.dur));
-    ret = gst_pad_push(pad, buf);
-  } else {
-    GST_LOG_OBJECT(pad, "pushing gap %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT, GST_TIME_ARGS(pts),
-                   GST_TIME_ARGS(item.dur));
-    gst_pad_push_event(pad, gst_event_new_gap(pts, item.dur));
-  }
+  const GstFlowReturn ret = push_item(self, pad_idx, item, sticky, discont, seg);
 
   lk.lock();
   GstFlowReturn combined = gst_flow_combiner_update_pad_flow(p->flow_combiner, pad, ret);
@@ -502,6 +519,40 @@ void src_loop(gpointer data) {
   if (combined == GST_FLOW_NOT_NEGOTIATED || combined < GST_FLOW_EOS) {
     GST_ELEMENT_FLOW_ERROR(self, combined);
     for (int i = 0; i < kNumPads; i++) gst_pad_push_event(pad_of(self, i), gst_event_new_eos());
+  }
+}
+
+// After PLAYING -> PAUSED (from a pool thread, gst_element_call_async): the zero-length preroll
+// GAP on every pad the src task is not pushing on right now. The src task pushes on one pad at a
+// time and may be blocked there (a full queue before a prerolled sink, which stays full in
+// PAUSED): the sinks of the other pads would then never preroll and the pipeline would stay ASYNC
+// (issue 12, defect 8). A pad the src task is on keeps its flag: the task pushes the GAP itself.
+void preroll_gaps(GstElement *element, gpointer) {
+  GstRealtimeConv *self = GST_REALTIMECONV(element);
+  RtcPriv *p = self->priv;
+  for (int i = 0; i < kNumPads; i++) {
+    std::unique_lock<std::mutex> pg(p->push_mutex[i], std::try_to_lock);
+    if (!pg.owns_lock()) continue;
+    std::vector<GstEvent *> sticky;
+    GstSegment seg;
+    GstClockTime rt;
+    {
+      std::lock_guard<std::mutex> g(p->lock);
+      if (!p->need_initial_gap[i] || p->src_flushing || p->eos_pushed || !p->st.out_segment_valid ||
+          !GST_CLOCK_TIME_IS_VALID(p->origin_rt))
+        continue;
+      p->need_initial_gap[i] = false;
+      rt = GST_CLOCK_TIME_IS_VALID(p->pushed_end[i]) ? p->pushed_end[i] : p->origin_rt;
+      sticky = sticky_events_locked(self, i, rt);
+      seg = p->pad_segment[i];
+    }
+    GstPad *pad = pad_of(self, i);
+    for (GstEvent *e : sticky) gst_pad_push_event(pad, e);
+    GstClockTime pts;
+    if (out_position(&seg, rt, &pts)) {
+      GST_DEBUG_OBJECT(pad, "preroll gap at %" GST_TIME_FORMAT, GST_TIME_ARGS(pts));
+      gst_pad_push_event(pad, gst_event_new_gap(pts, 0));
+    }
   }
 }
 

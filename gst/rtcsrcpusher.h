@@ -18,3 +18,5 @@ GstPad *pad_of(GstRealtimeConv *self, int i);
 void src_loop(gpointer data);
 
 gboolean src_activate_mode(GstPad *pad, GstObject *parent, GstPadMode mode, gboolean active);
+// PLAYING -> PAUSED: the preroll GAP on every pad the src task is not blocked on (a pool thread).
+void preroll_gaps(GstElement *element, gpointer user_data);

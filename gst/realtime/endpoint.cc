@@ -305,6 +305,37 @@ std::string redact(const std::string &in, const std::vector<std::string> &secret
   return s;
 }
 
+namespace {
+
+// The WebSocket path: an explicit full path as given, else the standard one for the dialect and
+// the service.
+std::string realtime_path(const std::string &given, bool azure, Dialect dialect, bool translation) {
+  std::string path = given;
+  if (translation && ends_with(path, "/realtime/translations")) {
+    // as given
+  } else if (ends_with(path, "/realtime")) {
+    // as given
+  } else if (azure) {
+    std::string base = path;
+    if (ends_with(base, "/openai/v1")) {
+      base.erase(base.size() - 3);  // ".../openai"
+    } else if (!ends_with(base, "/openai")) {
+      base += "/openai";
+    }
+    path = base + (dialect == Dialect::GA ? "/v1/realtime" : "/realtime");
+  } else {
+    path += ends_with(path, "/v1") ? "/realtime" : "/v1/realtime";
+  }
+
+  // Translation (docs/protocol.md §15): OpenAI wss://api.openai.com/v1/realtime/translations?model=M;
+  // Azure wss://<res>.openai.azure.com/openai/v1/realtime/translations?model=<deployment> with the
+  // api-key header (the form third-party clients use; NOT confirmed by Azure documentation).
+  if (translation && !ends_with(path, "/realtime/translations")) path += "/translations";
+  return path;
+}
+
+}  // namespace
+
 bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::string *error, const EnvLookup &env) {
   std::string scratch_error;
   if (!error) error = &scratch_error;
@@ -347,28 +378,7 @@ bool resolve_endpoint(const EndpointParams &p, ResolvedEndpoint *out, std::strin
     return false;
   }
 
-  // Path: explicit full paths as given, else the standard one for the dialect and service.
-  std::string path = u.path;
-  if (translation && ends_with(path, "/realtime/translations")) {
-    // as given
-  } else if (ends_with(path, "/realtime")) {
-    // as given
-  } else if (azure) {
-    std::string base = path;
-    if (ends_with(base, "/openai/v1")) {
-      base.erase(base.size() - 3);  // ".../openai"
-    } else if (!ends_with(base, "/openai")) {
-      base += "/openai";
-    }
-    path = base + (dialect == Dialect::GA ? "/v1/realtime" : "/realtime");
-  } else {
-    path += ends_with(path, "/v1") ? "/realtime" : "/v1/realtime";
-  }
-
-  // Translation (docs/protocol.md §15): OpenAI wss://api.openai.com/v1/realtime/translations?model=M;
-  // Azure wss://<res>.openai.azure.com/openai/v1/realtime/translations?model=<deployment> with the
-  // api-key header (the form third-party clients use; NOT confirmed by Azure documentation).
-  if (translation && !ends_with(path, "/realtime/translations")) path += "/translations";
+  const std::string path = realtime_path(u.path, azure, dialect, translation);
 
   std::string deployment = !p.deployment.empty() ? p.deployment : (!q_deployment.empty() ? q_deployment : q_model);
   // AZURE_OPENAI_DEPLOYMENT_NAME names a conversation deployment: never used for a translation session

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "protocol.h"
+#include "utf8.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -39,31 +40,6 @@ constexpr PlainTable kPlain;
 
 inline bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// Length of the valid UTF-8 sequence at p (first byte >= 0x80), 0 when invalid (RFC 3629).
-size_t utf8_len(const unsigned char *p, const unsigned char *end) {
-  const unsigned char c = p[0];
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;
-    if (c == 0xed) hi = 0x9f;  // no UTF-16 surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;
-    if (c == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n) return 0;
-  if (p[1] < lo || p[1] > hi) return 0;
-  for (size_t i = 2; i < n; i++)
-    if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-  return n;
-}
 
 // Advances over plain string bytes (see kPlain); returns the first non-plain byte or end.
 inline const char *skip_plain(const char *p, const char *end) {
@@ -228,8 +204,8 @@ class Scanner {
         continue;
       }
       if (c < 0x20) return fail(p, "control character in a string");
-      const size_t n = utf8_len(reinterpret_cast<const unsigned char *>(p),
-                                reinterpret_cast<const unsigned char *>(end_));
+      const size_t n = utf8_sequence_length(reinterpret_cast<const unsigned char *>(p),
+                                             reinterpret_cast<const unsigned char *>(end_));
       if (n == 0) return fail(p, "invalid UTF-8");
       p += n;
     }
@@ -497,6 +473,73 @@ bool is_audio_delta_type(const std::string &t) {
   return t == "response.output_audio.delta" || t == "response.audio.delta";  // §7.1
 }
 
+// Where the "delta" member's value lies in the frame (no copy).
+struct DeltaSpan {
+  bool present = false, is_string = false, escaped = false;
+  const char *begin = nullptr, *end = nullptr;
+};
+
+// Scans the members of the frame's object (after its '{') up to its '}': the fields the fast path
+// reads into `f`, the delta's position into `d`, everything else skipped (but validated). False on
+// malformed JSON (the message in sc.error()).
+bool scan_members(Scanner &sc, Field *f, DeltaSpan *d, std::string *scratch) {
+  sc.skip_ws();
+  if (!sc.at_end() && sc.peek() == '}') {
+    sc.advance();
+  } else {
+    for (;;) {
+      const char *nb, *ne;
+      if (!member_name(sc, scratch, &nb, &ne)) return false;
+      const int id = key_id(nb, ne);
+      sc.skip_ws();
+      if (sc.at_end()) {
+        sc.fail(sc.pos(), "unexpected end of the text");
+        return false;
+      }
+      const char c = sc.peek();
+      bool ok = true;
+      if (id == kKeyCount) {  // "delta"
+        d->present = true;
+        d->is_string = (c == '"');
+        ok = d->is_string ? sc.string(nullptr, &d->escaped, &d->begin, &d->end) : sc.value(1);
+      } else if (id >= 0) {
+        Field &fl = f[id];
+        if (c == '"') {
+          fl.kind = Kind::Str;
+          ok = sc.string(&fl.str, nullptr);
+        } else if ((c == '-' || is_digit(c)) && (id == kKeyOutputIndex || id == kKeyContentIndex)) {
+          Number n;
+          ok = sc.number(&n);
+          fl.kind = n.integral ? Kind::Int : Kind::Other;
+          fl.num = n.value;
+        } else {
+          fl.kind = (c == 'n') ? Kind::Null : Kind::Other;
+          ok = sc.value(1);
+        }
+      } else {
+        ok = sc.value(1);
+      }
+      if (!ok) return false;
+      sc.skip_ws();
+      if (sc.at_end()) {
+        sc.fail(sc.pos(), "unexpected end of the text");
+        return false;
+      }
+      if (sc.peek() == ',') {
+        sc.advance();
+        continue;
+      }
+      if (sc.peek() == '}') {
+        sc.advance();
+        break;
+      }
+      sc.fail(sc.pos(), "expected ',' or '}'");
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaHeader *hdr,
@@ -515,64 +558,9 @@ FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaH
   sc.advance();
 
   Field f[kKeyCount];
-  bool delta_present = false, delta_is_string = false, delta_esc = false;
-  const char *db = nullptr, *de = nullptr;
+  DeltaSpan d;
   std::string scratch;
-
-  sc.skip_ws();
-  if (!sc.at_end() && sc.peek() == '}') {
-    sc.advance();
-  } else {
-    for (;;) {
-      const char *nb, *ne;
-      if (!member_name(sc, &scratch, &nb, &ne)) return set_error(sc.error());
-      const int id = key_id(nb, ne);
-      sc.skip_ws();
-      if (sc.at_end()) {
-        sc.fail(sc.pos(), "unexpected end of the text");
-        return set_error(sc.error());
-      }
-      const char c = sc.peek();
-      bool ok = true;
-      if (id == kKeyCount) {  // "delta"
-        delta_present = true;
-        delta_is_string = (c == '"');
-        ok = delta_is_string ? sc.string(nullptr, &delta_esc, &db, &de) : sc.value(1);
-      } else if (id >= 0) {
-        Field &fl = f[id];
-        if (c == '"') {
-          fl.kind = Kind::Str;
-          ok = sc.string(&fl.str, nullptr);
-        } else if ((c == '-' || is_digit(c)) && (id == kKeyOutputIndex || id == kKeyContentIndex)) {
-          Number n;
-          ok = sc.number(&n);
-          fl.kind = n.integral ? Kind::Int : Kind::Other;
-          fl.num = n.value;
-        } else {
-          fl.kind = (c == 'n') ? Kind::Null : Kind::Other;
-          ok = sc.value(1);
-        }
-      } else {
-        ok = sc.value(1);
-      }
-      if (!ok) return set_error(sc.error());
-      sc.skip_ws();
-      if (sc.at_end()) {
-        sc.fail(sc.pos(), "unexpected end of the text");
-        return set_error(sc.error());
-      }
-      if (sc.peek() == ',') {
-        sc.advance();
-        continue;
-      }
-      if (sc.peek() == '}') {
-        sc.advance();
-        break;
-      }
-      sc.fail(sc.pos(), "expected ',' or '}'");
-      return set_error(sc.error());
-    }
-  }
+  if (!scan_members(sc, f, &d, &scratch)) return set_error(sc.error());
   if (!sc.finish()) return set_error(sc.error());
 
   // The frame is well-formed JSON. Classify it exactly as parse_server_event() does.
@@ -598,12 +586,13 @@ FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaH
                        "\" must be a non-negative integer");
     }
   }
-  if (!delta_present) return set_error(tn + ": missing required field \"delta\"");
-  if (!delta_is_string) return set_error(tn + ": field \"delta\" must be a string");
+  if (!d.present) return set_error(tn + ": missing required field \"delta\"");
+  if (!d.is_string) return set_error(tn + ": field \"delta\" must be a string");
 
   // Escapes in base64 text are legal JSON (e.g. "\u0041" or "\/"): decode the string first.
+  const char *db = d.begin, *de = d.end;
   std::string unescaped;
-  if (delta_esc) {
+  if (d.escaped) {
     Scanner again(db - 1, static_cast<size_t>(de - db) + 2);
     again.string(&unescaped, nullptr);
     db = unescaped.data();

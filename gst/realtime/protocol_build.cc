@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "protocol.h"
+#include "utf8.h"
 
 namespace rtc {
 namespace {
@@ -163,29 +164,6 @@ std::optional<JValue> parse_json_kind(const std::string &text, JValue::K kind) {
 // ---------------------------------------------------------------------------------------------
 // Writer
 // ---------------------------------------------------------------------------------------------
-size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-  const unsigned char c = p[0];
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;
-    if (c == 0xed) hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;
-    if (c == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n || p[1] < lo || p[1] > hi) return 0;
-  for (size_t k = 2; k < n; k++)
-    if (p[k] < 0x80 || p[k] > 0xbf) return 0;
-  return n;
-}
-
 void write_string(std::string &out, const std::string &s) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
@@ -200,7 +178,7 @@ void write_string(std::string &out, const std::string &s) {
       continue;
     }
     if (c >= 0x80) {
-      const size_t n = utf8_seq(p, end);
+      const size_t n = utf8_sequence_length(p, end);
       if (n == 0) {
         out += "\xEF\xBF\xBD";  // U+FFFD for each invalid byte
         p++;
@@ -239,6 +217,13 @@ void write_double(std::string &out, double d) {
   }
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, d);
+  // The shortest form of a large integral double may be plain digits ("12345678901234567000"):
+  // JSON readers take that for an integer, which overflows int64 (validate_json() refuses it,
+  // json-glib wraps it). Beyond 2^53 (where doubles stop being exact integers) such a value is
+  // written in exponent form, which every reader takes for a double.
+  const size_t len = static_cast<size_t>(res.ptr - buf);
+  if (std::fabs(d) >= 9007199254740992.0 && !memchr(buf, '.', len) && !memchr(buf, 'e', len))
+    res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   out.append(buf, res.ptr);
 }
 

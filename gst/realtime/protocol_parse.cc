@@ -404,65 +404,25 @@ const char *server_event_type_name(ServerEventType t) {
   return "unknown";
 }
 
-ParsedServerEvent parse_server_event(const char *data, size_t len) {
-  ParsedServerEvent r;
-  if (data == nullptr) len = 0;
-  if (!validate_json(data ? data : "", len, &r.error)) return r;
+namespace {
 
-  JsonParser *parser = json_parser_new_immutable();
-  GError *gerr = nullptr;
-  if (!json_parser_load_from_data(parser, data, static_cast<gssize>(len), &gerr)) {
-    r.error = std::string("malformed JSON: ") + (gerr ? gerr->message : "unknown error");
-    g_clear_error(&gerr);
-    g_object_unref(parser);
-    return r;
+// "delta": base64 audio into ev.audio (the same checks, order and messages as
+// parse_audio_delta_fast() in fastpath.cc).
+void decode_audio_delta(Fields &f, ServerEvent &ev) {
+  const std::string delta = f.str("delta", true);
+  if (f.failed()) return;
+  ev.audio.resize(base64_decoded_max(delta.size()));
+  size_t n = 0;
+  if (!base64_decode(delta.data(), delta.size(), ev.audio.data(), &n)) {
+    f.set(ev.type_name + ": field \"delta\" is not valid base64");
+    return;
   }
-  JsonNode *root = json_parser_get_root(parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-    r.error = "the event is not a JSON object";
-    g_object_unref(parser);
-    return r;
-  }
-  JsonObject *obj = json_node_get_object(root);
-  ServerEvent &ev = r.event;
-  std::string err;
-  const std::string none;
-  {
-    Fields top(obj, &none, &err);
-    JsonNode *t = top.member("type");
-    if (!t) {
-      err = "missing required field \"type\"";
-    } else if (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING) {
-      err = "field \"type\" must be a string";
-    } else {
-      ev.type_name = json_node_get_string(t);
-    }
-  }
-  if (!err.empty()) {
-    r.error = err;
-    g_object_unref(parser);
-    return r;
-  }
-  ev.type = lookup_type(ev.type_name);
-  const std::string &ctx = ev.type_name;
-  Fields f(obj, &ctx, &err);
-  ev.event_id = f.str("event_id", false);
+  ev.audio.resize(n);
+}
 
+// The fields of the input buffer and conversation events (§4). False: not one of them.
+bool parse_conversation_fields(Fields &f, ServerEvent &ev) {
   switch (ev.type) {
-    case T::Unknown:
-      ev.raw_json.assign(data, len);
-      break;
-    case T::Error:
-      if (JsonObject *e = f.object("error", true)) parse_error_info(f.child(e, "error"), true, &ev.error);
-      break;
-    case T::SessionCreated:
-    case T::SessionUpdated:
-      if (JsonObject *s = f.object("session", true)) {
-        parse_session(f.child(s, "session"), &ev.session);
-        if (auto span = json_top_level_member_span(data, len, "session"))
-          ev.session.raw_json.assign(data + span->first, span->second - span->first);
-      }
-      break;
     case T::ConversationCreated:
       if (JsonObject *c = f.object("conversation", true)) ev.conversation_id = f.child(c, "conversation").str("id", false);
       break;
@@ -531,6 +491,15 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
       ev.audio_end_ms = f.integer("audio_end_ms", true, -1);
       ev.item_id = f.str("item_id", false);
       break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// The fields of the response and output events (§4.1). False: not one of them.
+bool parse_response_fields(Fields &f, ServerEvent &ev) {
+  switch (ev.type) {
     case T::OutputAudioBufferStarted:
     case T::OutputAudioBufferStopped:
     case T::OutputAudioBufferCleared:
@@ -577,15 +546,7 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
     case T::AudioDelta: {
       // Same checks, order and messages as parse_audio_delta_fast() (fastpath.cc).
       parse_part_address(f, ev);
-      const std::string delta = f.str("delta", true);
-      if (f.failed()) break;
-      ev.audio.resize(base64_decoded_max(delta.size()));
-      size_t n = 0;
-      if (!base64_decode(delta.data(), delta.size(), ev.audio.data(), &n)) {
-        f.set(ctx + ": field \"delta\" is not valid base64");
-        break;
-      }
-      ev.audio.resize(n);
+      decode_audio_delta(f, ev);
       break;
     }
     case T::AudioDone:
@@ -605,6 +566,30 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
       ev.call_id = f.str("call_id", true);
       ev.name = f.str("name", false);  // GA only (§12.8)
       ev.text = f.str("arguments", true);
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// The fields of an event of a known (or unknown) type, after "type" and "event_id".
+void parse_event_fields(Fields &f, ServerEvent &ev, const char *data, size_t len) {
+  if (parse_conversation_fields(f, ev) || parse_response_fields(f, ev)) return;
+  switch (ev.type) {
+    case T::Unknown:
+      ev.raw_json.assign(data, len);
+      break;
+    case T::Error:
+      if (JsonObject *e = f.object("error", true)) parse_error_info(f.child(e, "error"), true, &ev.error);
+      break;
+    case T::SessionCreated:
+    case T::SessionUpdated:
+      if (JsonObject *s = f.object("session", true)) {
+        parse_session(f.child(s, "session"), &ev.session);
+        if (auto span = json_top_level_member_span(data, len, "session"))
+          ev.session.raw_json.assign(data + span->first, span->second - span->first);
+      }
       break;
     case T::RateLimitsUpdated:
       if (JsonArray *a = f.array("rate_limits", true)) {
@@ -637,18 +622,61 @@ ParsedServerEvent parse_server_event(const char *data, size_t len) {
       ev.sample_rate = static_cast<int>(std::clamp<int64_t>(f.integer("sample_rate", false, 0), 0, 1000000));
       ev.channels = static_cast<int>(std::clamp<int64_t>(f.integer("channels", false, 0), 0, 64));
       ev.format = f.str("format", false);
-      const std::string delta = f.str("delta", true);
-      if (f.failed()) break;
-      ev.audio.resize(base64_decoded_max(delta.size()));
-      size_t n = 0;
-      if (!base64_decode(delta.data(), delta.size(), ev.audio.data(), &n)) {
-        f.set(ctx + ": field \"delta\" is not valid base64");
-        break;
-      }
-      ev.audio.resize(n);
+      decode_audio_delta(f, ev);
       break;
     }
+    default:
+      break;  // parsed above
   }
+}
+
+}  // namespace
+
+ParsedServerEvent parse_server_event(const char *data, size_t len) {
+  ParsedServerEvent r;
+  if (data == nullptr) len = 0;
+  if (!validate_json(data ? data : "", len, &r.error)) return r;
+
+  JsonParser *parser = json_parser_new_immutable();
+  GError *gerr = nullptr;
+  if (!json_parser_load_from_data(parser, data, static_cast<gssize>(len), &gerr)) {
+    r.error = std::string("malformed JSON: ") + (gerr ? gerr->message : "unknown error");
+    g_clear_error(&gerr);
+    g_object_unref(parser);
+    return r;
+  }
+  JsonNode *root = json_parser_get_root(parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+    r.error = "the event is not a JSON object";
+    g_object_unref(parser);
+    return r;
+  }
+  JsonObject *obj = json_node_get_object(root);
+  ServerEvent &ev = r.event;
+  std::string err;
+  const std::string none;
+  {
+    Fields top(obj, &none, &err);
+    JsonNode *t = top.member("type");
+    if (!t) {
+      err = "missing required field \"type\"";
+    } else if (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING) {
+      err = "field \"type\" must be a string";
+    } else {
+      ev.type_name = json_node_get_string(t);
+    }
+  }
+  if (!err.empty()) {
+    r.error = err;
+    g_object_unref(parser);
+    return r;
+  }
+  ev.type = lookup_type(ev.type_name);
+  const std::string &ctx = ev.type_name;
+  Fields f(obj, &ctx, &err);
+  ev.event_id = f.str("event_id", false);
+
+  parse_event_fields(f, ev, data, len);
   g_object_unref(parser);
   if (!err.empty()) {
     r.error = err;

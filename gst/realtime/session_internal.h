@@ -1,8 +1,6 @@
 // Internal helpers of the session engine (no libsoup, no threads): unit-testable pieces.
 #pragma once
 
-#include <libsoup/soup.h>
-
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,14 +12,15 @@
 namespace rtc {
 namespace detail {
 
-// The input timeline of ONE server session (§6: audio_start_ms / audio_end_ms count the audio
-// appended to that session's input buffer, not wall-clock) and its mapping to the caller's input
-// stream positions. Session samples are contiguous; caller samples may jump (audio dropped while
+// SessionInputMap: the input of ONE server session (§6: audio_start_ms / audio_end_ms count the
+// audio appended to that session's input buffer, not wall-clock) mapped to the caller's input
+// stream positions. (Not the element's rtcgst::InputTimeline, which maps caller samples to running
+// time: docs/protocol.md §16.) Session samples are contiguous; caller samples may jump (audio dropped while
 // disconnected, cleared before sending), so the mapping is a list of segments, merged when
 // contiguous on both sides.
-class InputTimeline {
+class SessionInputMap {
  public:
-  explicit InputTimeline(size_t max_segments = 4096) : max_segs_(max_segments) {}
+  explicit SessionInputMap(size_t max_segments = 4096) : max_segs_(max_segments) {}
   void reset() {
     segs_.clear();
     sent_ = 0;
@@ -142,23 +141,6 @@ struct CloseCause {
   bool fatal = false;
 };
 CloseCause describe_close(int peer_code, const std::string &peer_reason, int local_code, const std::string &local_msg);
-
-// Benchmark / white-box hook: a session engine in state Ready on a given (or no) WebSocket,
-// driven synchronously on the CALLING thread (no network thread involved). Not for production.
-class DispatchBench {
- public:
-  // `ws` may be null (sends are then skipped); it must belong to the calling thread's context.
-  DispatchBench(const EngineConfig &cfg, SessionListener *listener, SoupWebsocketConnection *ws);
-  ~DispatchBench();
-  // One received text frame: fast path / parse, state update, listener dispatch.
-  void feed(const char *frame, size_t len);
-  // push_audio() + what the network thread does with it: chunk, encode, send.
-  void push(const uint8_t *data, size_t len);
-  SessionStats stats() const;
-
- private:
-  std::shared_ptr<Session::Impl> impl_;
-};
 
 }  // namespace detail
 }  // namespace rtc

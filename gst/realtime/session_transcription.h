@@ -1,5 +1,5 @@
 // Transcription-only sessions in the engine (docs/protocol.md §14).
-// GStreamer-free, libsoup-free: the small rules session.cc applies when
+// GStreamer-free, libsoup-free: the small rules the engine (session_*.cc) applies when
 // EndpointParams::kind == SessionKind::Transcription. Unit-tested in tests/engine.
 #pragma once
 

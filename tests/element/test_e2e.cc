@@ -17,9 +17,14 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "../common/watchdog.h"
+
+using namespace std::chrono_literals;
 
 static constexpr GstClockTime MS = GST_MSECOND;
 
@@ -276,7 +281,8 @@ struct Pipeline {
     gst_object_unref(a);
   }
   // Processes bus messages until pred() or timeout. Returns pred().
-  bool run_until(const std::function<bool()> &pred, int timeout_ms = 20000) {
+  bool run_until(const std::function<bool()> &pred, int timeout_ms = 20000, const char *what = "a condition") {
+    rtctest::Waiting w(std::string("the pipeline: ") + what);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (!pred()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
@@ -295,7 +301,7 @@ struct Pipeline {
     return true;
   }
   bool run_to_end(int timeout_ms = 30000) {
-    return run_until([&] { return eos || error; }, timeout_ms);
+    return run_until([&] { return eos || error; }, timeout_ms, "EOS or ERROR");
   }
   const GstStructure *find(const char *name, size_t nth = 0) {
     for (auto *m : msgs) {
@@ -880,6 +886,7 @@ TEST_P(LiveBargeIn, RenderedMatchesTruncation) {
   GstElement *src = gst_bin_get_by_name(GST_BIN(p.pipe), "src");
   ASSERT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   std::atomic<bool> stop{false}, talk{false};
+  std::atomic<uint64_t> fed{0};  // 20 ms buffers pushed so far (the feeder's clock)
   std::thread feeder;
   struct Joiner {
     std::atomic<bool> &stop;
@@ -912,6 +919,7 @@ TEST_P(LiveBargeIn, RenderedMatchesTruncation) {
       GST_BUFFER_DURATION(b) = 20 * MS;
       gst_app_src_push_buffer(GST_APP_SRC(src), b);
       n++;
+      fed = n;
     }
     gst_object_unref(clock);
   });
@@ -944,14 +952,20 @@ TEST_P(LiveBargeIn, RenderedMatchesTruncation) {
     rendered(&order);
     return order.size();
   };
-  ASSERT_TRUE(p.run_until([&] { return p.progress_complete(); }));
+  // The user's speech is measured in buffers the feeder pushed (20 ms each, paced by the
+  // pipeline clock), not in time the test slept: the waits end on the feeder's count.
+  auto feed_for_ms = [&](int ms, const char *what) {
+    const uint64_t until = fed.load() + (uint64_t)ms / 20;
+    return p.run_until([&] { return fed.load() >= until; }, 20000, what);
+  };
+  ASSERT_TRUE(p.run_until([&] { return p.progress_complete(); }, 20000, "progress complete (connected)"));
   talk = true;
-  p.run_until([] { return false; }, 800);  // the user speaks for 0.8 s (real time)
+  ASSERT_TRUE(feed_for_ms(800, "0.8 s of the user's first utterance fed"));
   talk = false;
-  ASSERT_TRUE(p.run_until([&] { return responses_seen() >= 1; }));  // reply 0 is playing
-  p.run_until([] { return false; }, c.second_after_ms);
+  ASSERT_TRUE(p.run_until([&] { return responses_seen() >= 1; }, 20000, "reply 0 at the sink"));  // playing
+  ASSERT_TRUE(feed_for_ms(c.second_after_ms, "the pause before the second utterance fed"));
   talk = true;
-  p.run_until([] { return false; }, 800);
+  ASSERT_TRUE(feed_for_ms(800, "0.8 s of the user's second utterance fed"));
   talk = false;
   // Reply 1 reaches the sink: everything of reply 0 that was pushed has been rendered by then.
   ASSERT_TRUE(p.run_until([&] { return responses_seen() >= 2; }, 20000));
@@ -1021,6 +1035,7 @@ TEST(E2E, TenSessionsEosDrainNeverStalls) {
     desc += "filesrc location=" + wav + " ! wavparse ! identity sync=true ! realtimeconv name=c" + std::to_string(i) +
             " endpoint=" + emu.url() + " api-key=k drain-timeout=8000 ! fakesink ";  // as in the issue
   double worst = 0;
+  rtctest::test_time_limit(400s);  // 20 pipelines
   for (int run = 0; run < 20; run++) {
     Pipeline p(desc);
     ASSERT_NE(p.pipe, nullptr);
@@ -1106,43 +1121,51 @@ TEST(E2E, StateChangesNeverHang) {
   Emulator slow({"--voice", "tone", "--pace", "realtime", "--fault-delay-ms", "300"});
   NEED_EMULATOR(slow);
   std::string wav = make_wav("states.wav", {{0.3, false}, {1.0, true}, {1.0, false}});
+  // Each state change runs on a helper thread with a bound: a hang fails with its name.
+  auto set = [](Pipeline &p, GstState to) {
+    GstStateChangeReturn r = GST_STATE_CHANGE_FAILURE;
+    rtctest::must_return_within(10s, std::string("set_state(") + gst_element_state_get_name(to) + ")",
+                                [&] { r = gst_element_set_state(p.pipe, to); });
+    return r;
+  };
   // During connect.
   for (int i = 0; i < 3; i++) {
     Pipeline p(file_pipeline(wav));
     configure(p, slow);
-    EXPECT_NE(gst_element_set_state(p.pipe, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
-    EXPECT_NE(gst_element_set_state(p.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_NE(set(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+    EXPECT_EQ(set(p, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_NE(set(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    EXPECT_EQ(set(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   }
-  // Unreachable endpoint (nothing listens).
+  // Unreachable endpoint (nothing listens): stopped once the first attempt has failed.
   {
     Pipeline p(file_pipeline(wav));
     g_object_set(p.conv, "endpoint", "ws://127.0.0.1:9", "api-key", "k", NULL);
-    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
-    p.run_until([] { return false; }, 200);
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    set(p, GST_STATE_PLAYING);
+    EXPECT_TRUE(p.run_until([&] { return p.find("realtimeconv/reconnecting") != nullptr || p.error; }, 20000,
+                            "the first connection attempt to fail"));
+    EXPECT_EQ(set(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   }
   // During an answer: PLAYING -> PAUSED -> PLAYING -> NULL.
   {
     Emulator emu({"--voice", "tone", "--pace", "realtime"});
     Pipeline p(file_pipeline(wav));
     configure(p, emu);
-    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
-    ASSERT_TRUE(p.run_until([&] { return !emu.of_type("response.created").empty(); }));
-    gst_element_set_state(p.pipe, GST_STATE_PAUSED);
-    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    set(p, GST_STATE_PLAYING);
+    ASSERT_TRUE(p.run_until([&] { return !emu.of_type("response.created").empty(); }, 20000, "response.created"));
+    set(p, GST_STATE_PAUSED);
+    set(p, GST_STATE_PLAYING);
+    EXPECT_EQ(set(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   }
   // During a reconnect.
   {
     Emulator emu({"--voice", "tone", "--pace", "burst", "--fault-close-after", "3", "--fault-close-code", "1011"});
     Pipeline p(file_pipeline(wav));
     configure(p, emu);
-    gst_element_set_state(p.pipe, GST_STATE_PLAYING);
-    ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/reconnecting") != nullptr; }));
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
-    EXPECT_EQ(gst_element_set_state(p.pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    set(p, GST_STATE_PLAYING);
+    ASSERT_TRUE(p.run_until([&] { return p.find("realtimeconv/reconnecting") != nullptr; }, 20000, "reconnecting"));
+    EXPECT_EQ(set(p, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(set(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   }
 }
 
@@ -1200,10 +1223,108 @@ TEST(E2E, SecretsAbsentFromFullDebugLog) {
   EXPECT_NE(emu.log_text().find("response.done"), std::string::npos);
 }
 
+// ---------------------------------------------------------------------------------------------
+// State changes (issue 12, defect 8): 200 random transitions, each completed within 1 s
+// ---------------------------------------------------------------------------------------------
+
+// One state change of the whole pipeline: the call on a helper thread (a hang fails through the
+// watchdog), then, if ASYNC, gst_element_get_state() bounded at 1 s must reach the target.
+// Returns "" or what went wrong.
+static std::string change_state_within_1s(GstElement *pipe, GstState to, double *sync_s) {
+  GstStateChangeReturn r = GST_STATE_CHANGE_FAILURE;
+  const auto t0 = std::chrono::steady_clock::now();
+  rtctest::must_return_within(10s, std::string("set_state(") + gst_element_state_get_name(to) + ")",
+                              [&] { r = gst_element_set_state(pipe, to); });
+  *sync_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (r == GST_STATE_CHANGE_FAILURE) return "set_state returned FAILURE";
+  if (*sync_s > 1.0) return "set_state itself took " + std::to_string(*sync_s) + " s";
+  GstState cur = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
+  r = gst_element_get_state(pipe, &cur, &pending, 1 * GST_SECOND);
+  if (r == GST_STATE_CHANGE_ASYNC)
+    return std::string("still ASYNC after 1 s: at ") + gst_element_state_get_name(cur) + ", pending " +
+           gst_element_state_get_name(pending);
+  if (r == GST_STATE_CHANGE_FAILURE) return "the ASYNC state change failed";
+  if (cur != to) return std::string("reached ") + gst_element_state_get_name(cur);
+  return "";
+}
+
+// Random transitions of a file pipeline (sinks that preroll, synchronised to the clock) against
+// the emulator in three conditions: while connecting (every server event delayed 300 ms),
+// mid-response (replies streamed in real time) and during reconnects (every connection closed
+// after 30 server events). Seeded: RTC_STATES_SEED=N replays a run; a failure prints the seed.
+TEST(States, RandomTransitionsCompleteWithinOneSecond) {
+  if (!g_getenv("RTC_EMULATOR")) GTEST_SKIP() << "RTC_EMULATOR not set";
+  unsigned seed = std::random_device{}();
+  if (const char *env = g_getenv("RTC_STATES_SEED")) seed = (unsigned)std::strtoul(env, nullptr, 10);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (replay: RTC_STATES_SEED=" + std::to_string(seed) + ")");
+  RecordProperty("seed", std::to_string(seed));
+  std::mt19937 rng(seed);
+  rtctest::test_time_limit(400s);
+  // Three turns: speech, then a pause shorter than some replies.
+  std::string wav = make_wav("states-random.wav", {{0.3, false}, {0.8, true}, {1.2, false}, {0.6, true},
+                                                   {1.0, false}, {0.8, true}, {1.5, false}});
+  struct Phase {
+    const char *name;
+    std::vector<std::string> args;
+    int transitions;
+    const char *event;  // an element message to wait for before some transitions
+  };
+  const std::vector<Phase> phases = {
+      {"connecting", {"--voice", "tone", "--pace", "realtime", "--fault-delay-ms", "300"}, 70, "realtimeconv/session"},
+      {"mid-response", {"--voice", "tone", "--pace", "realtime"}, 65, "realtimeconv/transcript"},
+      {"reconnect", {"--voice", "tone", "--pace", "realtime", "--fault-close-after", "30", "--fault-close-code", "1011"},
+       65, "realtimeconv/reconnecting"},
+  };
+  const GstState states[] = {GST_STATE_NULL, GST_STATE_READY, GST_STATE_PAUSED, GST_STATE_PLAYING};
+  int done = 0, transcripts = 0;
+  double worst_sync = 0;
+  for (const Phase &ph : phases) {
+    Emulator emu(ph.args, std::string("states-") + ph.name);
+    ASSERT_TRUE(emu.ok()) << "emulator did not start";
+    Pipeline p("filesrc location=" + wav + " ! wavparse ! audioconvert ! audioresample ! realtimeconv name=c "
+               "c.src ! queue ! fakesink sync=true c.transcript_src ! queue ! fakesink sync=true "
+               "c.input_transcript_src ! queue ! fakesink sync=true");
+    ASSERT_NE(p.conv, nullptr);
+    configure(p, emu);
+    g_object_set(p.conv, "reconnect-attempts", 100, NULL);
+    GstState cur = GST_STATE_NULL;
+    for (int i = 0; i < ph.transitions; i++) {
+      // The stimulus: how long the pipeline stays in its state before the next change. Either a
+      // random time (0..400 ms, a fixed wait that is the input, not a check) or until the phase's
+      // event (the session, a reply starting, a reconnect), bounded at 2 s.
+      if (rng() % 3 == 0 && cur >= GST_STATE_PAUSED) {
+        const size_t n0 = p.count(ph.event);
+        p.run_until([&] { return p.count(ph.event) > n0; }, 2000, ph.event);
+      } else {
+        const int dwell_ms = (int)(rng() % 400);
+        p.run_until([] { return false; }, dwell_ms, "the random dwell (stimulus, not a check)");
+      }
+      GstState to;
+      do to = states[rng() % 4];
+      while (to == cur);
+      double sync_s = 0;
+      const std::string fail = change_state_within_1s(p.pipe, to, &sync_s);
+      worst_sync = std::max(worst_sync, sync_s);
+      ASSERT_TRUE(fail.empty()) << ph.name << " transition " << i << " (" << done << " overall) "
+                                << gst_element_state_get_name(cur) << " -> " << gst_element_state_get_name(to)
+                                << ": " << fail;
+      cur = to;
+      done++;
+    }
+    transcripts += (int)p.count("realtimeconv/transcript");
+    ASSERT_EQ(change_state_within_1s(p.pipe, GST_STATE_NULL, &worst_sync), "") << ph.name << ": final NULL";
+  }
+  EXPECT_EQ(done, 200);
+  RecordProperty("worst_set_state_s", std::to_string(worst_sync));
+  RecordProperty("reply_transcript_messages", std::to_string(transcripts));
+}
+
 int main(int argc, char **argv) {
   // Scan plugins in this process: a forked gst-plugin-scanner cannot load a sanitizer build.
   g_setenv("GST_REGISTRY_FORK", "no", FALSE);
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
+  // A hang becomes a failure that names the test and what it waited for (tests/common/watchdog.h).
+  rtctest::install_test_watchdog(std::chrono::seconds(150));
   return RUN_ALL_TESTS();
 }

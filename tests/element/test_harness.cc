@@ -15,11 +15,13 @@
 #include <tuple>
 #include <vector>
 
+#include "../common/watchdog.h"
 #include "fake_session.h"
 #include "gstrealtimeconv.h"
 #include "gstrealtimeconvmeta.h"
 
 using T = rtc::ServerEventType;
+using namespace std::chrono_literals;
 static constexpr GstClockTime MS = GST_MSECOND;
 static constexpr const char *kPcmCaps = "audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved";
 
@@ -70,6 +72,7 @@ struct Fixture {
   }
   FakeSession *fake() { return holder->get(); }
   void settle() {
+    rtctest::Waiting w("the control thread to process the injected notifications");
     ASSERT_TRUE(wait_until([&] { return gst_realtimeconv_pending_notifications(e) == 0; }));
   }
   void set_time(GstClockTime t) { gst_test_clock_set_time(GST_TEST_CLOCK(clock), t); }
@@ -104,6 +107,7 @@ struct Fixture {
     }
   }
   GstMessage *pop_message(GstMessageType types, const char *structure_name = nullptr, int timeout_ms = 5000) {
+    rtctest::Waiting w(std::string("a bus message ") + (structure_name ? structure_name : gst_message_type_get_name(types)));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (std::chrono::steady_clock::now() < deadline) {
       GstMessage *m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, types);
@@ -130,6 +134,7 @@ struct Item {
 // Drains a harness until EOS (or timeout). Buffers and serialized events, in arrival order.
 static std::vector<std::unique_ptr<Item>> collect_until_eos(GstHarness *h, int timeout_ms = 10000) {
   std::vector<std::unique_ptr<Item>> out;
+  rtctest::Waiting w("EOS on a harness pad");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool eos = false;
   // Events and buffers go to separate queues; they are interleaved by timestamps below.
@@ -188,6 +193,7 @@ static std::string text_of(GstBuffer *b) {
 // Pulls events of a type from a harness until one matches `pred`.
 static GstEvent *wait_event(GstHarness *h, GstEventType type, const std::function<bool(GstEvent *)> &pred,
                             int timeout_ms = 5000) {
+  rtctest::Waiting w(std::string("a ") + gst_event_type_get_name(type) + " event on a harness pad");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     GstEvent *ev = gst_harness_try_pull_event(h);
@@ -202,6 +208,7 @@ static GstEvent *wait_event(GstHarness *h, GstEventType type, const std::functio
 }
 
 static GstBuffer *wait_buffer(GstHarness *h, int timeout_ms = 5000) {
+  rtctest::Waiting w("a buffer on a harness pad");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     GstBuffer *b = gst_harness_try_pull(h);
@@ -226,6 +233,7 @@ static bool wait_for_clock_wait(Fixture &f, GstClockTime t) {
 // after every event processed before it) and still waits for it: the event-based form of "it
 // did not go on" (bounded).
 static bool still_waiting(Fixture &f, const char *what, int timeout_ms = 5000) {
+  rtctest::Waiting w(std::string("the streaming thread to re-check its wait for ") + what);
   guint64 c0 = 0;
   gst_realtimeconv_waiting_for(f.e, &c0);
   return wait_until(
@@ -236,6 +244,29 @@ static bool still_waiting(Fixture &f, const char *what, int timeout_ms = 5000) {
       },
       timeout_ms);
 }
+
+// Runs `f` on a thread; true if it finished within timeout_ms (the thread is joined either way).
+struct Bg {
+  std::thread t;
+  std::atomic<bool> done{false};
+  explicit Bg(std::function<void()> f) {
+    t = std::thread([this, f] {
+      f();
+      done = true;
+    });
+  }
+  bool wait(int timeout_ms) { return wait_until([&] { return done.load(); }, timeout_ms); }
+  // A thread that never returns cannot be joined: the watchdog turns that into a failure.
+  ~Bg() {
+    if (!t.joinable()) return;
+    if (!done.load()) {
+      rtctest::Waiting w("a background call (push / EOS) of this test to return");
+      if (!wait_until([&] { return done.load(); }, 30000))
+        rtctest::watchdog_fire("a background call of the test did not return within 30 s");
+    }
+    t.join();
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -333,7 +364,9 @@ TEST(Harness, LatencyMessageWhenUpstreamTurnsOutLive) {
   ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
   gst_query_unref(q);
   f.push_input(100 * MS, 100);
-  m = f.pop_message(GST_MESSAGE_LATENCY, nullptr, 300);
+  // The element asks upstream and posts LATENCY from its streaming thread, inside the push: once
+  // gst_harness_push() returned, a message would already be on the bus (no need to wait).
+  m = gst_bus_pop_filtered(f.bus, GST_MESSAGE_LATENCY);
   EXPECT_EQ(m, nullptr) << (m ? GST_OBJECT_NAME(GST_MESSAGE_SRC(m)) : "");
   if (m) gst_message_unref(m);
 }
@@ -341,7 +374,8 @@ TEST(Harness, LatencyMessageWhenUpstreamTurnsOutLive) {
 TEST(Harness, NoLatencyMessageWhenUpstreamIsNotLive) {
   Fixture f(false);
   f.push_input(0, 100);
-  GstMessage *m = f.pop_message(GST_MESSAGE_LATENCY, nullptr, 300);
+  // Posted (or not) from the streaming thread inside the push: no wait needed once it returned.
+  GstMessage *m = gst_bus_pop_filtered(f.bus, GST_MESSAGE_LATENCY);
   EXPECT_EQ(m, nullptr);
   if (m) gst_message_unref(m);
 }
@@ -355,9 +389,11 @@ TEST(Harness, InputDroppedWarningsAreAggregated) {
   f.settle();
   for (int i = 0; i < 50; i++) s->listener->on_input_dropped(2400 + 240 * i, 240);
   f.settle();
+  // Called after settle(): the control thread posts a notification's messages before it counts
+  // the notification as processed, so everything due is on the bus already (no wait).
   auto count_warnings = [&](std::string *debug) {
     int n = 0;
-    while (GstMessage *m = f.pop_message(GST_MESSAGE_WARNING, nullptr, 300)) {
+    while (GstMessage *m = gst_bus_pop_filtered(f.bus, GST_MESSAGE_WARNING)) {
       GError *e = nullptr;
       gchar *dbg = nullptr;
       gst_message_parse_warning(m, &e, &dbg);
@@ -1065,10 +1101,13 @@ TEST(Harness, StateChangesDuringClockWaitDoNotHang) {
     Fixture f(true);
     f.push_input(0, 500);
     f.set_time(GST_SECOND);
-    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
-    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
-    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
-    EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+    // Each state change on a helper thread, bounded: a hang fails with its name (watchdog).
+    for (GstState to : {GST_STATE_PAUSED, GST_STATE_PLAYING, GST_STATE_READY, GST_STATE_PLAYING}) {
+      GstStateChangeReturn r = GST_STATE_CHANGE_FAILURE;
+      rtctest::must_return_within(10s, std::string("set_state(") + gst_element_state_get_name(to) + ")",
+                                  [&] { r = gst_element_set_state(f.e, to); });
+      EXPECT_EQ(r, GST_STATE_CHANGE_SUCCESS) << gst_element_state_get_name(to);
+    }
   }
 }
 
@@ -1086,7 +1125,12 @@ TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
     pushed = true;
   });
   ASSERT_TRUE(still_waiting(f, "turn")) << "the input did not wait for the turn's answer";
-  EXPECT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  // The state change on a helper thread, bounded: if it hangs (it would wait for the blocked
+  // streaming thread), the watchdog fails the test with this name instead of a meson timeout.
+  GstStateChangeReturn r = GST_STATE_CHANGE_FAILURE;
+  rtctest::must_return_within(10s, "set_state(READY) during the non-live turn wait",
+                              [&] { r = gst_element_set_state(f.e, GST_STATE_READY); });
+  EXPECT_EQ(r, GST_STATE_CHANGE_SUCCESS);
   const bool released = wait_until([&] { return pushed.load(); }, 5000);
   if (!released) s->event(T::ResponseDone, "", "");  // unblock it, so the failure is not a hang
   EXPECT_TRUE(released) << "the state change did not release the blocked input";
@@ -1095,28 +1139,12 @@ TEST(Harness, StateChangeDuringNonLiveTurnWaitDoesNotHang) {
 
 
 // ---------------------------------------------------------------------------------------------
-// Review fixes
+// Src pads: preroll, segments, serialized events
 // ---------------------------------------------------------------------------------------------
-
-// Runs `f` on a thread; true if it finished within timeout_ms (the thread is joined either way).
-struct Bg {
-  std::thread t;
-  std::atomic<bool> done{false};
-  explicit Bg(std::function<void()> f) {
-    t = std::thread([this, f] {
-      f();
-      done = true;
-    });
-  }
-  bool wait(int timeout_ms) { return wait_until([&] { return done.load(); }, timeout_ms); }
-  ~Bg() {
-    if (t.joinable()) t.join();
-  }
-};
 
 // Every src pad gets a GAP at the start of the output as soon as it is known, before any data:
 // a sink on a text pad prerolls without waiting for the first transcript.
-TEST(Review, InitialGapOnEverySrcPad) {
+TEST(SrcPads, InitialGapOnEverySrcPad) {
   Fixture f(false);
   f.push_input(0, 200);
   for (GstHarness *h : {f.h, f.ht, f.hc}) {
@@ -1130,320 +1158,9 @@ TEST(Review, InitialGapOnEverySrcPad) {
   }
 }
 
-// The first ERROR on the bus is the element's actionable one, not upstream's "Internal data
-// stream error" caused by the GST_FLOW_ERROR it returns.
-TEST(Review, FatalErrorIsTheFirstErrorOnTheBus) {
-  for (int round = 0; round < 5; round++) {
-    GstElement *pipe = gst_pipeline_new(NULL);
-    GstElement *src = gst_element_factory_make("audiotestsrc", NULL);
-    GstElement *cf = gst_element_factory_make("capsfilter", NULL);
-    GstElement *conv = gst_element_factory_make("realtimeconv", NULL);
-    GstElement *sink = gst_element_factory_make("fakesink", NULL);
-    auto holder = install_fake(conv);
-    g_object_set(src, "samplesperbuffer", 480, NULL);
-    GstCaps *caps = gst_caps_from_string(kPcmCaps);
-    g_object_set(cf, "caps", caps, NULL);
-    gst_caps_unref(caps);
-    g_object_set(sink, "sync", FALSE, NULL);
-    gst_bin_add_many(GST_BIN(pipe), src, cf, conv, sink, NULL);
-    ASSERT_TRUE(gst_element_link_many(src, cf, conv, sink, NULL));
-    gst_element_set_state(pipe, GST_STATE_PLAYING);
-    ASSERT_TRUE(wait_until([&] { return holder->get() != nullptr; }));
-    FakeSession *s = holder->get();
-    s->st = rtc::SessionState::Connecting;  // the (non-live) input now waits for the session
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    rtc::SessionError err;
-    err.cls = rtc::ErrorClass::Fatal;
-    err.http_status = 401;
-    err.code = "invalid_api_key";
-    err.message = "Incorrect API key provided.";
-    s->listener->on_error(err);
-    GstBus *bus = gst_element_get_bus(pipe);
-    GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
-    ASSERT_NE(m, nullptr);
-    EXPECT_EQ(GST_MESSAGE_SRC(m), GST_OBJECT(conv));
-    GError *gerr = nullptr;
-    gst_message_parse_error(m, &gerr, NULL);
-    EXPECT_TRUE(g_error_matches(gerr, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED)) << gerr->message;
-    g_error_free(gerr);
-    gst_message_unref(m);
-    gst_object_unref(bus);
-    gst_element_set_state(pipe, GST_STATE_NULL);
-    gst_object_unref(pipe);
-  }
-}
-
-// A restart for a new input format keeps the output format chosen at the first start.
-TEST(Review, OutputFormatKeptOnRestart) {
-  Fixture f(true);
-  ASSERT_NE(f.fake(), nullptr);
-  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
-  gst_harness_set_sink_caps_str(f.h, "audio/x-mulaw,rate=8000,channels=1");  // downstream changes its mind
-  int before = f.holder->created;
-  gst_harness_set_src_caps_str(f.h, "audio/x-alaw,rate=8000,channels=1");
-  ASSERT_TRUE(wait_until([&] { return f.holder->created > before; }));
-  EXPECT_EQ(f.fake()->cfg.session.input_format, rtc::AudioFormat::G711_ALAW);
-  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
-}
-
-// Non-live back-pressure uses the engine's unsent bytes, bounded by drain-timeout.
-TEST(Review, NonLiveBackPressureOnUnsentBytes) {
-  Fixture f(false);
-  FakeSession *s = f.fake();
-  f.push_input(0, 100);
-  s->unsent = 2 * 48000;  // 2 s not sent yet
-  Bg push([&] { f.push_input(100 * MS, 100); });
-  ASSERT_TRUE(still_waiting(f, "back-pressure"));
-  EXPECT_FALSE(push.done.load());
-  s->unsent = 48000;  // 1 s: enough room
-  EXPECT_TRUE(push.wait(2000));
-}
-
-TEST(Review, NonLiveBackPressureHasADeadline) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 300, NULL); });
-  FakeSession *s = f.fake();
-  s->unsent = 10 * 48000;  // never sent
-  Bg push([&] { f.push_input(0, 100); });
-  EXPECT_TRUE(push.wait(3000));
-}
-
-// EOS: "all input sent" is input_unsent_bytes() == 0, then the commit.
-TEST(Review, EosWaitsUntilTheInputIsSent) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
-  FakeSession *s = f.fake();
-  f.push_input(0, 1000);
-  s->unsent = 100;
-  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  ASSERT_TRUE(still_waiting(f, "sending the input"));
-  EXPECT_FALSE(s->called("commit"));
-  s->unsent = 0;
-  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 2000));
-  s->event(T::ResponseCreated, "", "resp_1");
-  s->event(T::ResponseDone, "", "resp_1");
-  EXPECT_TRUE(eos.wait(3000));
-}
-
-// EOS: a rejected session.update is an acknowledgement too: no wait for drain-timeout, and the
-// pending input is committed.
-TEST(Review, EosDrainRejectedUpdateStillCommitsAtOnce) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 4000, NULL); });
-  FakeSession *s = f.fake();
-  s->auto_ack = false;
-  s->reject_updates = true;
-  f.push_input(0, 1000);
-  auto t0 = std::chrono::steady_clock::now();
-  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 3000));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
-  EXPECT_TRUE(s->called("create_response:"));
-  s->event(T::ResponseCreated, "", "resp_1");
-  s->event(T::ResponseDone, "", "resp_1");
-  EXPECT_TRUE(eos.wait(3000));
-}
-
-// EOS: even when the acknowledgement never comes (timeout), the pending input is committed.
-TEST(Review, EosDrainCommitsAfterAckTimeout) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 300, NULL); });
-  FakeSession *s = f.fake();
-  s->auto_ack = false;
-  f.push_input(0, 1000);
-  gst_harness_push_event(f.h, gst_event_new_eos());
-  EXPECT_TRUE(s->called("commit"));
-  EXPECT_TRUE(s->called("create_response:"));
-  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
-}
-
-// Non-live: the input waits for the answer of the turn until THAT response is done (not its
-// creation, not another response's done), so the next utterance cannot cancel it.
-TEST(Review, NonLiveTurnWaitEndsWithItsResponseDone) {
-  Fixture f(false);
-  FakeSession *s = f.fake();
-  f.push_input(0, 1000);
-  s->event(T::SpeechStarted, "item_u", "", 0);
-  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
-  f.settle();
-  Bg push([&] { f.push_input(1000 * MS, 100); });
-  s->event(T::ResponseCreated, "", "resp_1");
-  f.settle();
-  ASSERT_TRUE(still_waiting(f, "turn"));
-  EXPECT_FALSE(push.done.load());  // created is not done
-  s->event(T::ResponseCreated, "", "resp_other");
-  s->event(T::ResponseDone, "", "resp_other");
-  f.settle();
-  ASSERT_TRUE(still_waiting(f, "turn"));
-  EXPECT_FALSE(push.done.load());  // another response's done
-  s->event(T::ResponseDone, "", "resp_1");
-  EXPECT_TRUE(push.wait(2000));
-}
-
-// EOS drain: another response's done does not end the wait for the response EOS asked for.
-TEST(Review, EosDrainWaitsForTheResponseItRequested) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
-  FakeSession *s = f.fake();
-  f.push_input(0, 1000);
-  s->event(T::ResponseCreated, "", "resp_old");  // in progress before EOS
-  f.settle();
-  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  ASSERT_TRUE(wait_until([&] { return s->called("create_response:"); }, 3000));
-  s->event(T::ResponseDone, "", "resp_old");
-  f.settle();
-  ASSERT_TRUE(still_waiting(f, "the responses"));
-  EXPECT_FALSE(eos.done.load());
-  s->event(T::ResponseCreated, "", "resp_eos");
-  s->audio("resp_eos", "item_a", 2400);
-  s->event(T::ResponseDone, "", "resp_eos");
-  ASSERT_TRUE(eos.wait(3000));
-  bool found = false;
-  auto items = collect_until_eos(f.h);
-  for (GstBuffer *b : buffers_of(items)) {
-    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
-    if (m && g_strcmp0(m->response_id, "resp_eos") == 0) found = true;
-  }
-  EXPECT_TRUE(found);
-}
-
-// The inbox is bounded: with the control thread blocked, response audio beyond 60 s is dropped,
-// counted in the stats and warned about.
-TEST(Review, InboxAudioIsBounded) {
-  Fixture f(true);
-  FakeSession *s = f.fake();
-  std::atomic<bool> release{false};
-  gulong id = g_signal_connect(
-      f.e, "function-call",
-      G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
-        auto *r = static_cast<std::atomic<bool> *>(ud);
-        while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        return TRUE;
-      }),
-      &release);
-  rtc::FunctionCall call;
-  call.name = "block";
-  call.call_id = "call_1";
-  s->listener->on_function_call(call);
-  s->event(T::ResponseCreated, "", "resp_1");
-  for (int i = 0; i < 62; i++) s->audio("resp_1", "item_a", 24000, (int64_t)i * 24000);  // 62 s
-  // (the call, the created, 60 s of audio and one overflow notice)
-  EXPECT_LE(gst_realtimeconv_pending_notifications(f.e), 63u);
-  release = true;
-  f.settle();
-  GstStructure *st = nullptr;
-  g_object_get(f.e, "stats", &st, NULL);
-  ASSERT_NE(st, nullptr);
-  guint64 dropped = 0;
-  EXPECT_TRUE(gst_structure_get_uint64(st, "output-audio-dropped", &dropped));
-  EXPECT_EQ(dropped, 2 * GST_SECOND);
-  gst_structure_free(st);
-  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
-  ASSERT_NE(w, nullptr);
-  gst_message_unref(w);
-  g_signal_handler_disconnect(f.e, id);
-}
-
-// The text queues are bounded (oldest dropped).
-TEST(Review, TextQueueIsBounded) {
-  Fixture f(false);
-  FakeSession *s = f.fake();
-  f.push_input(0, 1000);
-  s->event(T::ResponseCreated, "", "resp_1");
-  for (int i = 0; i < 1100; i++)
-    s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, "w" + std::to_string(i) + " ");
-  s->event(T::ResponseDone, "", "resp_1");
-  f.settle();
-  gst_harness_push_event(f.h, gst_event_new_eos());
-  auto titems = collect_until_eos(f.ht);
-  auto tb = buffers_of(titems);
-  ASSERT_EQ(tb.size(), 1000u);
-  EXPECT_EQ(text_of(tb.front()), "w100 ");  // the oldest were dropped
-}
-
-// A delta with an odd number of bytes is cut to whole frames.
-TEST(Review, OddSizedDeltaIsCutToWholeFrames) {
-  Fixture f(true);
-  FakeSession *s = f.fake();
-  f.push_input(0, 500);
-  f.set_time(1 * GST_SECOND);
-  s->event(T::ResponseCreated, "", "resp_1");
-  s->audio_bytes("resp_1", "item_a", 1001);
-  f.settle();
-  f.advance_to(1500 * MS);
-  size_t bytes = 0;
-  GstClockTime dur = 0;
-  while (bytes < 1000) {  // pushed in 20 ms pieces (live)
-    GstBuffer *b = wait_buffer(f.h);
-    ASSERT_NE(b, nullptr);
-    EXPECT_EQ(gst_buffer_get_size(b) % 2, 0u);
-    bytes += gst_buffer_get_size(b);
-    dur += GST_BUFFER_DURATION(b);
-    gst_buffer_unref(b);
-  }
-  EXPECT_EQ(bytes, 1000u);
-  EXPECT_NEAR((double)dur, (double)gst_util_uint64_scale_int_round(500, GST_SECOND, 24000), 2.0);
-}
-
-// Non-live: speech starting just after a buffer's start of the reply cuts nothing, and no empty
-// buffer is ever pushed.
-TEST(Review, BargeInNeverPushesEmptyBuffers) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 1000, NULL); });
-  FakeSession *s = f.fake();
-  f.push_input(0, 2000);
-  // The input jumps back to 1.50001 s (DISCONT): input sample 48000 is running time 1.50001 s.
-  f.push_input(1500 * MS + 10 * GST_USECOND, 1000, 0, 100, true);
-  s->event(T::SpeechStarted, "item_u", "", 0);
-  s->event(T::SpeechStopped, "item_u", "", -1, 24000);  // 1 s
-  s->event(T::ResponseCreated, "", "resp_1");
-  s->audio("resp_1", "item_a", 12000, 0);      // 1.0 .. 1.5 s
-  s->audio("resp_1", "item_a", 12000, 12000);  // 1.5 .. 2.0 s
-  s->event(T::ResponseDone, "", "resp_1");
-  s->event(T::SpeechStarted, "item_u2", "", 48000);  // 10 us after the second buffer's start
-  f.settle();
-  EXPECT_FALSE(s->called("truncate"));  // non-live: later speech never cuts a reply
-  gst_harness_push_event(f.h, gst_event_new_eos());
-  auto items = collect_until_eos(f.h);
-  ASSERT_TRUE(has_eos(items));
-  for (GstBuffer *b : buffers_of(items)) EXPECT_GT(gst_buffer_get_size(b), 0u) << GST_BUFFER_PTS(b);
-}
-
-// Transcriptions awaited by the EOS drain are forgotten when the session reconnects.
-TEST(Review, ReconnectForgetsAwaitedTranscripts) {
-  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 5000, NULL); });
-  FakeSession *s = f.fake();
-  f.push_input(0, 1000);
-  s->event(T::InputBufferCommitted, "item_u", "", 0, 12000);
-  s->listener->on_reconnecting(1, 100, "close 1011");
-  f.settle();
-  auto t0 = std::chrono::steady_clock::now();
-  gst_harness_push_event(f.h, gst_event_new_eos());
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
-}
-
-// Manual turn detection: the caption pad is held at the input position of the last commit, so
-// the caption of the committed audio keeps its timestamp.
-TEST(Review, ManualModeCaptionPadHeldAtLastCommit) {
-  Fixture f(true, [](GstElement *e) { g_object_set(e, "turn-detection", 2, NULL); });
-  FakeSession *s = f.fake();
-  f.push_input(0, 2000);
-  f.advance_to(2 * GST_SECOND);
-  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
-    GstClockTime ts, dur;
-    gst_event_parse_gap(ev, &ts, &dur);
-    return ts + dur == 1800 * MS;
-  });
-  ASSERT_NE(gap, nullptr);
-  gst_event_unref(gap);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  s->event(T::InputBufferCommitted, "item_u", "", 0, 48000);
-  s->event(T::InputTranscriptionCompleted, "item_u", "", 0, 48000, "hello");
-  f.settle();
-  GstBuffer *c = wait_buffer(f.hc);
-  ASSERT_NE(c, nullptr);
-  EXPECT_EQ(GST_BUFFER_PTS(c), 0u);
-  EXPECT_EQ(GST_BUFFER_DURATION(c), 2 * GST_SECOND);
-  gst_buffer_unref(c);
-}
-
 // Items queued before a new segment keep the previous segment: every buffer on src has a valid
 // running time in the segment it is pushed in, and the new segment comes after them.
-TEST(Review, NewSegmentIsPushedWhenTheDataReachesIt) {
+TEST(SrcPads, NewSegmentIsPushedWhenTheDataReachesIt) {
   struct Seen {
     std::mutex m;
     GstSegment seg;
@@ -1507,37 +1224,8 @@ TEST(Review, NewSegmentIsPushedWhenTheDataReachesIt) {
   EXPECT_EQ(expect, 2 * GST_SECOND);
 }
 
-TEST(Review, CaptionLatencyInLatencyQuery) {
-  Fixture f(true, [](GstElement *e) { g_object_set(e, "caption-latency", 500, NULL); });
-  GstQuery *q = gst_query_new_latency();
-  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
-  gboolean live;
-  GstClockTime min, max;
-  gst_query_parse_latency(q, &live, &min, &max);
-  EXPECT_TRUE(live);
-  EXPECT_EQ(min, 10 * MS + 200 * MS + 500 * MS);
-  gst_query_unref(q);
-}
-
-// Server milliseconds without an engine position are not mapped (they restart per session).
-TEST(Review, ServerMillisecondsWithoutPositionHaveNoRunningTime) {
-  Fixture f(true);
-  f.push_input(0, 2000);
-  rtc::ServerEvent ev;
-  ev.type = T::SpeechStopped;
-  ev.item_id = "item_u";
-  ev.audio_end_ms = 1000;
-  f.fake()->listener->on_server_event(ev, {});
-  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/speech-stopped");
-  ASSERT_NE(m, nullptr);
-  gint64 rt = 0;
-  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
-  EXPECT_EQ(rt, -1);
-  gst_message_unref(m);
-}
-
 // Serialized upstream events are forwarded on src, in order with the audio.
-TEST(Review, SerializedEventsForwardedInOrder) {
+TEST(SrcPads, SerializedEventsForwardedInOrder) {
   Fixture f(false);
   struct Seen {
     std::mutex m;
@@ -1575,7 +1263,55 @@ TEST(Review, SerializedEventsForwardedInOrder) {
   EXPECT_TRUE(seen.tag);
 }
 
-TEST(Review, TlsAndEndpointErrorsAreSettings) {
+// ---------------------------------------------------------------------------------------------
+// Errors: the element's ERROR is the first one, in the right domain
+// ---------------------------------------------------------------------------------------------
+
+// The first ERROR on the bus is the element's actionable one, not upstream's "Internal data
+// stream error" caused by the GST_FLOW_ERROR it returns.
+TEST(Errors, FatalErrorIsTheFirstErrorOnTheBus) {
+  for (int round = 0; round < 5; round++) {
+    GstElement *pipe = gst_pipeline_new(NULL);
+    GstElement *src = gst_element_factory_make("audiotestsrc", NULL);
+    GstElement *cf = gst_element_factory_make("capsfilter", NULL);
+    GstElement *conv = gst_element_factory_make("realtimeconv", NULL);
+    GstElement *sink = gst_element_factory_make("fakesink", NULL);
+    auto holder = install_fake(conv);
+    g_object_set(src, "samplesperbuffer", 480, NULL);
+    GstCaps *caps = gst_caps_from_string(kPcmCaps);
+    g_object_set(cf, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    g_object_set(sink, "sync", FALSE, NULL);
+    gst_bin_add_many(GST_BIN(pipe), src, cf, conv, sink, NULL);
+    ASSERT_TRUE(gst_element_link_many(src, cf, conv, sink, NULL));
+    gst_element_set_state(pipe, GST_STATE_PLAYING);
+    ASSERT_TRUE(wait_until([&] { return holder->get() != nullptr; }));
+    FakeSession *s = holder->get();
+    s->st = rtc::SessionState::Connecting;  // the (non-live) input now waits for the session
+    ASSERT_TRUE(wait_until([&] { return gst_realtimeconv_waiting_for(conv, nullptr) != nullptr; }))
+        << "the input never waited for the session";
+    rtc::SessionError err;
+    err.cls = rtc::ErrorClass::Fatal;
+    err.http_status = 401;
+    err.code = "invalid_api_key";
+    err.message = "Incorrect API key provided.";
+    s->listener->on_error(err);
+    GstBus *bus = gst_element_get_bus(pipe);
+    GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(GST_MESSAGE_SRC(m), GST_OBJECT(conv));
+    GError *gerr = nullptr;
+    gst_message_parse_error(m, &gerr, NULL);
+    EXPECT_TRUE(g_error_matches(gerr, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED)) << gerr->message;
+    g_error_free(gerr);
+    gst_message_unref(m);
+    gst_object_unref(bus);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+  }
+}
+
+TEST(Errors, TlsAndEndpointErrorsAreSettings) {
   for (const char *code : {"tls", "endpoint"}) {
     Fixture f(true);
     rtc::SessionError err;
@@ -1592,6 +1328,365 @@ TEST(Review, TlsAndEndpointErrorsAreSettings) {
     gst_message_unref(m);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Caps: session formats across restarts
+// ---------------------------------------------------------------------------------------------
+
+// A restart for a new input format keeps the output format chosen at the first start.
+TEST(Caps, OutputFormatKeptOnRestart) {
+  Fixture f(true);
+  ASSERT_NE(f.fake(), nullptr);
+  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
+  gst_harness_set_sink_caps_str(f.h, "audio/x-mulaw,rate=8000,channels=1");  // downstream changes its mind
+  int before = f.holder->created;
+  gst_harness_set_src_caps_str(f.h, "audio/x-alaw,rate=8000,channels=1");
+  ASSERT_TRUE(wait_until([&] { return f.holder->created > before; }));
+  EXPECT_EQ(f.fake()->cfg.session.input_format, rtc::AudioFormat::G711_ALAW);
+  EXPECT_EQ(f.fake()->cfg.session.output_format, rtc::AudioFormat::PCM16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Back-pressure (non-live): the engine's unsent bytes, bounded by drain-timeout
+// ---------------------------------------------------------------------------------------------
+
+// Non-live back-pressure uses the engine's unsent bytes, bounded by drain-timeout.
+TEST(BackPressure, NonLiveBackPressureOnUnsentBytes) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 100);
+  s->unsent = 2 * 48000;  // 2 s not sent yet
+  Bg push([&] { f.push_input(100 * MS, 100); });
+  ASSERT_TRUE(still_waiting(f, "back-pressure"));
+  EXPECT_FALSE(push.done.load());
+  s->unsent = 48000;  // 1 s: enough room
+  EXPECT_TRUE(push.wait(2000));
+}
+
+TEST(BackPressure, NonLiveBackPressureHasADeadline) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  s->unsent = 10 * 48000;  // never sent
+  Bg push([&] { f.push_input(0, 100); });
+  EXPECT_TRUE(push.wait(3000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Turn wait (non-live): the input waits for the answer of its turn
+// ---------------------------------------------------------------------------------------------
+
+// Non-live: the input waits for the answer of the turn until THAT response is done (not its
+// creation, not another response's done), so the next utterance cannot cancel it.
+TEST(TurnWait, NonLiveTurnWaitEndsWithItsResponseDone) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  f.settle();
+  Bg push([&] { f.push_input(1000 * MS, 100); });
+  s->event(T::ResponseCreated, "", "resp_1");
+  f.settle();
+  ASSERT_TRUE(still_waiting(f, "turn"));
+  EXPECT_FALSE(push.done.load());  // created is not done
+  s->event(T::ResponseCreated, "", "resp_other");
+  s->event(T::ResponseDone, "", "resp_other");
+  f.settle();
+  ASSERT_TRUE(still_waiting(f, "turn"));
+  EXPECT_FALSE(push.done.load());  // another response's done
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(push.wait(2000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// EOS drain: send the input, commit, wait for the responses asked for
+// ---------------------------------------------------------------------------------------------
+
+// EOS: "all input sent" is input_unsent_bytes() == 0, then the commit.
+TEST(EosDrain, EosWaitsUntilTheInputIsSent) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->unsent = 100;
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(still_waiting(f, "sending the input"));
+  EXPECT_FALSE(s->called("commit"));
+  s->unsent = 0;
+  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 2000));
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(eos.wait(3000));
+}
+
+// EOS: a rejected session.update is an acknowledgement too: no wait for drain-timeout, and the
+// pending input is committed.
+TEST(EosDrain, EosDrainRejectedUpdateStillCommitsAtOnce) {
+  // drain-timeout at its maximum: a commit only after the acknowledgement's timeout would come
+  // 10 minutes later, so the bounded wait below fails instead of measuring a duration.
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  s->reject_updates = true;
+  f.push_input(0, 1000);
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 10000)) << "the commit waited for the ack timeout";
+  EXPECT_TRUE(s->called("create_response:"));
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(eos.wait(3000));
+}
+
+// EOS: even when the acknowledgement never comes (timeout), the pending input is committed.
+TEST(EosDrain, EosDrainCommitsAfterAckTimeout) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 300, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  f.push_input(0, 1000);
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  EXPECT_TRUE(s->called("commit"));
+  EXPECT_TRUE(s->called("create_response:"));
+  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
+}
+
+// EOS drain: another response's done does not end the wait for the response EOS asked for.
+TEST(EosDrain, EosDrainWaitsForTheResponseItRequested) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::ResponseCreated, "", "resp_old");  // in progress before EOS
+  f.settle();
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(wait_until([&] { return s->called("create_response:"); }, 3000));
+  s->event(T::ResponseDone, "", "resp_old");
+  f.settle();
+  ASSERT_TRUE(still_waiting(f, "the responses"));
+  EXPECT_FALSE(eos.done.load());
+  s->event(T::ResponseCreated, "", "resp_eos");
+  s->audio("resp_eos", "item_a", 2400);
+  s->event(T::ResponseDone, "", "resp_eos");
+  ASSERT_TRUE(eos.wait(3000));
+  bool found = false;
+  auto items = collect_until_eos(f.h);
+  for (GstBuffer *b : buffers_of(items)) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m && g_strcmp0(m->response_id, "resp_eos") == 0) found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded queues: inbox and text
+// ---------------------------------------------------------------------------------------------
+
+// The inbox is bounded: with the control thread blocked, response audio beyond 60 s is dropped,
+// counted in the stats and warned about.
+TEST(Queues, InboxAudioIsBounded) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  std::atomic<bool> release{false};
+  gulong id = g_signal_connect(
+      f.e, "function-call",
+      G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
+        auto *r = static_cast<std::atomic<bool> *>(ud);
+        while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return TRUE;
+      }),
+      &release);
+  rtc::FunctionCall call;
+  call.name = "block";
+  call.call_id = "call_1";
+  s->listener->on_function_call(call);
+  s->event(T::ResponseCreated, "", "resp_1");
+  for (int i = 0; i < 62; i++) s->audio("resp_1", "item_a", 24000, (int64_t)i * 24000);  // 62 s
+  // (the call, the created, 60 s of audio and one overflow notice)
+  EXPECT_LE(gst_realtimeconv_pending_notifications(f.e), 63u);
+  release = true;
+  f.settle();
+  GstStructure *st = nullptr;
+  g_object_get(f.e, "stats", &st, NULL);
+  ASSERT_NE(st, nullptr);
+  guint64 dropped = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(st, "output-audio-dropped", &dropped));
+  EXPECT_EQ(dropped, 2 * GST_SECOND);
+  gst_structure_free(st);
+  GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  gst_message_unref(w);
+  g_signal_handler_disconnect(f.e, id);
+}
+
+// The text queues are bounded (oldest dropped).
+TEST(Queues, TextQueueIsBounded) {
+  Fixture f(false);
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::ResponseCreated, "", "resp_1");
+  for (int i = 0; i < 1100; i++)
+    s->event(T::AudioTranscriptDelta, "item_a", "resp_1", -1, -1, "w" + std::to_string(i) + " ");
+  s->event(T::ResponseDone, "", "resp_1");
+  f.settle();
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto titems = collect_until_eos(f.ht);
+  auto tb = buffers_of(titems);
+  ASSERT_EQ(tb.size(), 1000u);
+  EXPECT_EQ(text_of(tb.front()), "w100 ");  // the oldest were dropped
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output audio: whole frames, no empty buffers
+// ---------------------------------------------------------------------------------------------
+
+// A delta with an odd number of bytes is cut to whole frames.
+TEST(OutputAudio, OddSizedDeltaIsCutToWholeFrames) {
+  Fixture f(true);
+  FakeSession *s = f.fake();
+  f.push_input(0, 500);
+  f.set_time(1 * GST_SECOND);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio_bytes("resp_1", "item_a", 1001);
+  f.settle();
+  f.advance_to(1500 * MS);
+  size_t bytes = 0;
+  GstClockTime dur = 0;
+  while (bytes < 1000) {  // pushed in 20 ms pieces (live)
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(gst_buffer_get_size(b) % 2, 0u);
+    bytes += gst_buffer_get_size(b);
+    dur += GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(bytes, 1000u);
+  EXPECT_NEAR((double)dur, (double)gst_util_uint64_scale_int_round(500, GST_SECOND, 24000), 2.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Barge-in
+// ---------------------------------------------------------------------------------------------
+
+// Non-live: speech starting just after a buffer's start of the reply cuts nothing, and no empty
+// buffer is ever pushed.
+TEST(BargeIn, BargeInNeverPushesEmptyBuffers) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 1000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 2000);
+  // The input jumps back to 1.50001 s (DISCONT): input sample 48000 is running time 1.50001 s.
+  f.push_input(1500 * MS + 10 * GST_USECOND, 1000, 0, 100, true);
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 24000);  // 1 s
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 12000, 0);      // 1.0 .. 1.5 s
+  s->audio("resp_1", "item_a", 12000, 12000);  // 1.5 .. 2.0 s
+  s->event(T::ResponseDone, "", "resp_1");
+  s->event(T::SpeechStarted, "item_u2", "", 48000);  // 10 us after the second buffer's start
+  f.settle();
+  EXPECT_FALSE(s->called("truncate"));  // non-live: later speech never cuts a reply
+  gst_harness_push_event(f.h, gst_event_new_eos());
+  auto items = collect_until_eos(f.h);
+  ASSERT_TRUE(has_eos(items));
+  for (GstBuffer *b : buffers_of(items)) EXPECT_GT(gst_buffer_get_size(b), 0u) << GST_BUFFER_PTS(b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnect
+// ---------------------------------------------------------------------------------------------
+
+// Transcriptions awaited by the EOS drain are forgotten when the session reconnects.
+TEST(Reconnect, ReconnectForgetsAwaitedTranscripts) {
+  // drain-timeout at its maximum: waiting for the forgotten transcript would hold EOS for 10
+  // minutes, so the bounded wait fails (through the watchdog) instead of measuring a duration.
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  s->event(T::InputBufferCommitted, "item_u", "", 0, 12000);
+  s->listener->on_reconnecting(1, 100, "close 1011");
+  f.settle();
+  rtctest::must_return_within(20s, "EOS drain (it waits for a transcript the reconnect forgot)",
+                              [&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Captions: positions on the input timeline
+// ---------------------------------------------------------------------------------------------
+
+// Manual turn detection: the caption pad is held at the input position of the last commit, so
+// the caption of the committed audio keeps its timestamp.
+TEST(Captions, ManualModeCaptionPadHeldAtLastCommit) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "turn-detection", 2, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 2000);
+  f.advance_to(2 * GST_SECOND);
+  GstEvent *gap = wait_event(f.h, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur == 1800 * MS;
+  });
+  ASSERT_NE(gap, nullptr);
+  gst_event_unref(gap);
+  // The src task serves its pads in running-time order: once the transcript pad has its GAP up to
+  // 1.8 s too, the caption pad has been considered up to there. It must not have moved past 0.
+  GstEvent *tgap = wait_event(f.ht, GST_EVENT_GAP, [](GstEvent *ev) {
+    GstClockTime ts, dur;
+    gst_event_parse_gap(ev, &ts, &dur);
+    return ts + dur == 1800 * MS;
+  });
+  ASSERT_NE(tgap, nullptr);
+  gst_event_unref(tgap);
+  while (GstEvent *ev = gst_harness_try_pull_event(f.hc)) {
+    if (GST_EVENT_TYPE(ev) == GST_EVENT_GAP) {
+      GstClockTime ts, dur;
+      gst_event_parse_gap(ev, &ts, &dur);
+      EXPECT_EQ(ts + dur, 0u) << "the caption pad went on before the commit";
+    }
+    gst_event_unref(ev);
+  }
+  s->event(T::InputBufferCommitted, "item_u", "", 0, 48000);
+  s->event(T::InputTranscriptionCompleted, "item_u", "", 0, 48000, "hello");
+  f.settle();
+  GstBuffer *c = wait_buffer(f.hc);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(GST_BUFFER_PTS(c), 0u);
+  EXPECT_EQ(GST_BUFFER_DURATION(c), 2 * GST_SECOND);
+  gst_buffer_unref(c);
+}
+
+// Server milliseconds without an engine position are not mapped (they restart per session).
+TEST(Captions, ServerMillisecondsWithoutPositionHaveNoRunningTime) {
+  Fixture f(true);
+  f.push_input(0, 2000);
+  rtc::ServerEvent ev;
+  ev.type = T::SpeechStopped;
+  ev.item_id = "item_u";
+  ev.audio_end_ms = 1000;
+  f.fake()->listener->on_server_event(ev, {});
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/speech-stopped");
+  ASSERT_NE(m, nullptr);
+  gint64 rt = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
+  EXPECT_EQ(rt, -1);
+  gst_message_unref(m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency query
+// ---------------------------------------------------------------------------------------------
+
+TEST(Latency, CaptionLatencyInLatencyQuery) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "caption-latency", 500, NULL); });
+  GstQuery *q = gst_query_new_latency();
+  ASSERT_TRUE(gst_pad_peer_query(f.h->sinkpad, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(q, &live, &min, &max);
+  EXPECT_TRUE(live);
+  EXPECT_EQ(min, 10 * MS + 200 * MS + 500 * MS);
+  gst_query_unref(q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+// ---------------------------------------------------------------------------------------------
 
 // Issue 12 #4: invalid JSON in session-config / tools / tool-choice is refused when set, with a
 // g_warning naming the property; the previous value is kept.
@@ -1632,6 +1727,8 @@ int main(int argc, char **argv) {
   // Use this binary's copy of the element (the test hooks live in it).
   GST_ELEMENT_REGISTER(realtimeconv, NULL);
   ::testing::InitGoogleTest(&argc, argv);
+  // A hang becomes a failure that names the test and what it waited for (tests/common/watchdog.h).
+  rtctest::install_test_watchdog(std::chrono::seconds(120));
   int ret = RUN_ALL_TESTS();
   return ret;
 }
@@ -1743,7 +1840,11 @@ TEST(FunctionCallTurn, StaticResultAndFunctionOutputCountAsHandled) {
     s->event(T::ResponseCreated, "", "resp_answer");
     s->response_done("resp_answer", {}, 1000);
     EXPECT_TRUE(push.wait(3000));
-    EXPECT_EQ(f.pop_message(GST_MESSAGE_WARNING, nullptr, 100), nullptr) << "handled call warned about";
+    // After settle() every message of the processed notifications is on the bus: no wait.
+    f.settle();
+    GstMessage *w = gst_bus_pop_filtered(f.bus, GST_MESSAGE_WARNING);
+    EXPECT_EQ(w, nullptr) << "handled call warned about";
+    if (w) gst_message_unref(w);
   }
 }
 
@@ -1786,11 +1887,14 @@ TEST(FunctionCallTurn, FollowUpWaitHasItsOwnDrainTimeout) {
                    NULL);
   start_turn(f);
   Bg push([&] { f.push_input(1000 * MS, 100); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // part of the first budget
+  // The fixed waits here are the input of the test, not its check: drain-timeout is a budget of
+  // real (monotonic) time, so real time has to pass. 400 ms of the first budget are spent ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
   auto handed = std::chrono::steady_clock::now();
   s->response_done("resp_fc", {"call_1"});
   f.settle();
-  // 300 ms later the first budget (600 ms from the turn) is over: still waiting on the new one.
+  // ... and 300 ms later the first budget (600 ms from the turn) is over: the check is that the
+  // streaming thread, having re-evaluated its wait after that, still waits on the new one.
   ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() - handed >= std::chrono::milliseconds(300); }));
   ASSERT_TRUE(still_waiting(f, "turn")) << "the follow-up did not get a fresh budget";
   EXPECT_FALSE(push.done.load()) << "the follow-up did not get a fresh budget";

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "session.h"
-#include "session_internal.h"
+#include "dispatch_bench.h"
 
 namespace {
 
@@ -47,7 +47,7 @@ std::string audio_delta_json(size_t bytes, bool ga) {
   return s;
 }
 
-double bench_feed(rtc::detail::DispatchBench &b, const std::string &frame, int n) {
+double bench_feed(rtctest::DispatchBench &b, const std::string &frame, int n) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; i++) b.feed(frame.data(), frame.size());
   auto t1 = std::chrono::steady_clock::now();
@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
 
   // ---- receive side (no socket) ----
   {
-    rtc::detail::DispatchBench b(cfg, &l, nullptr);
+    rtctest::DispatchBench b(cfg, &l, nullptr);
     struct Case {
       const char *name;
       std::string frame;
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     GUri *uri = g_uri_parse("ws://127.0.0.1/v1/realtime", G_URI_FLAGS_NONE, nullptr);
     SoupWebsocketConnection *ws =
         soup_websocket_connection_new(G_IO_STREAM(conn), uri, SOUP_WEBSOCKET_CONNECTION_CLIENT, nullptr, nullptr, nullptr);
-    rtc::detail::DispatchBench b(cfg, &l, ws);
+    rtctest::DispatchBench b(cfg, &l, ws);
     std::vector<uint8_t> chunk(1920);
     for (size_t i = 0; i < chunk.size(); i++) chunk[i] = static_cast<uint8_t>(i);
     auto run_n = [&](int k) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "../common/watchdog.h"
 #include "engine_test_util.h"
 #include "net_thread.h"
 #include "session_internal.h"
@@ -15,6 +16,9 @@
 // different threads, per-thread SoupSessions, ticks, closers and shutdown are all exercised, while
 // the element and pipeline suites run the default single thread. Set before the first Session.
 [[maybe_unused]] static const bool kTwoNetThreads = g_setenv("RTC_NET_THREADS", "2", FALSE);
+
+// A hang becomes a failure that names the test and what it waited for (tests/common/watchdog.h).
+[[maybe_unused]] static const bool kWatchdog = rtctest::install_test_watchdog(std::chrono::seconds(150));
 
 using namespace rtctest;
 using rtc::ServerEventType;
@@ -83,8 +87,6 @@ bool net_barrier(std::chrono::milliseconds t = 5s) {
   }
   return true;
 }
-
-std::atomic<bool> g_net_thread_hung{false};
 
 // start_emu() + leave the test when it skipped (no emulator) or failed
 #define START_EMU(...)                                     \
@@ -157,8 +159,8 @@ class EngineTest : public ::testing::Test {
 
 // ------------------------------------------------------------------------------------------
 // Pure units
-TEST(EngineUnit, TimelineMapsAcrossGaps) {
-  rtc::detail::InputTimeline t;
+TEST(EngineUnit, SessionInputMapAcrossGaps) {
+  rtc::detail::SessionInputMap t;
   EXPECT_EQ(t.to_caller(0), -1);
   t.add(0, 960);     // caller 0..959 -> session 0..959
   t.add(960, 960);   // contiguous: merged
@@ -955,16 +957,22 @@ TEST_F(EngineTest, StopDuringConnect) {
   make_session(cfg);
   s->start();
   ASSERT_TRUE(rec.wait_until([&] { return rec.has_state(SessionState::Connecting); }));
-  std::this_thread::sleep_for(100ms);  // let the TCP connect happen (not an assertion)
-  std::atomic<bool> returned{false};
-  std::thread t([&] {
-    s->stop();
-    returned = true;
-  });
-  for (int i = 0; i < 1000 && !returned; i++) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(returned.load()) << "stop() hangs during connect";
-  t.join();
+  // The TCP connection is established (the server side accepted it): stop() now has a pending
+  // WebSocket handshake to cancel.
+  std::atomic<GSocketConnection *> conn{nullptr};  // the server side, kept open (never answers)
+  {
+    GCancellable *cancel = g_cancellable_new();
+    std::thread acceptor([&] { conn = g_socket_listener_accept(l, nullptr, cancel, nullptr); });
+    Waiting w("the engine's TCP connection to the test server");
+    const bool accepted = poll_until([&] { return conn != nullptr; }, 10s);
+    if (!accepted) g_cancellable_cancel(cancel);
+    acceptor.join();
+    g_object_unref(cancel);
+    ASSERT_TRUE(accepted) << "the engine never opened the TCP connection";
+  }
+  rtctest::must_return_within(10s, "stop() during connect", [&] { s->stop(); });
   rec.mark_stopped();
+  g_object_unref(conn.load());
   EXPECT_EQ(s->state(), SessionState::Idle);
   g_socket_listener_close(l);
   g_object_unref(l);
@@ -1001,14 +1009,7 @@ TEST_F(EngineTest, StopDuringReconnectBackoff) {
   make_session(cfg);
   s->start();
   ASSERT_TRUE(rec.wait_until([&] { return !rec.reconnecting.empty(); }));
-  std::atomic<bool> returned{false};
-  std::thread t([&] {
-    s->stop();
-    returned = true;
-  });
-  for (int i = 0; i < 1000 && !returned; i++) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(returned.load()) << "stop() hangs during backoff";
-  t.join();
+  rtctest::must_return_within(10s, "stop() during the reconnect backoff", [&] { s->stop(); });
   rec.mark_stopped();
 }
 
@@ -1070,7 +1071,8 @@ TEST_F(EngineTest, FiftySessionsShareTheNetworkThreads) {
 }
 
 // ------------------------------------------------------------------------------------------
-// Review fixes
+// What the element reads from the engine: unsent bytes, update acknowledgements, pending
+// responses; replay across faults; restart after a failure
 
 
 TEST_F(EngineTest, InputUnsentBytesTracksPendingInput) {
@@ -1332,8 +1334,9 @@ TEST(EngineNetThread, ShutdownRacesSessionCreation) {
       std::this_thread::yield();
     }
   });
-  static std::atomic<int> iterations{0};  // outlives a stuck worker
-  iterations = 0;
+  std::atomic<int> iterations{0};
+  std::promise<void> finished;
+  std::future<void> all_done = finished.get_future();
   std::thread worker([&] {
     Recorder r;
     // nothing listens there: connect fails fast, the session goes to Reconnecting
@@ -1341,23 +1344,29 @@ TEST(EngineNetThread, ShutdownRacesSessionCreation) {
     for (int i = 0; i < 400; i++) {
       rtc::Session sess(cfg, &r);
       sess.start();
+      // (varies where stop() lands in the connect: the race's input, not a wait for a check)
       if (i % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
       sess.stop();
       iterations++;
     }
+    finished.set_value();
   });
-  auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (iterations.load() < 400 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  if (iterations.load() < 400) {
-    // a hung stop() cannot be recovered: fail, leave the stuck thread behind, skip the teardown
-    ADD_FAILURE() << "stop() hangs after " << iterations.load() << " iterations";
-    g_net_thread_hung = true;
-    done = true;
-    shutter.join();
-    worker.detach();
-    return;
+  // Progress is the event: every 10 s at least one more start()/stop() must have returned. A hung
+  // stop() cannot be recovered (the thread is stuck in it), so the watchdog fails the test with
+  // the iteration instead of letting meson time out.
+  {
+    Waiting w("the start()/stop() worker to finish its 400 iterations");
+    int last = -1;
+    while (all_done.wait_for(10s) != std::future_status::ready) {
+      const int now = iterations.load();
+      if (now == last)
+        rtctest::watchdog_fire("start()/stop() hangs at iteration " + std::to_string(now) +
+                               " (racing shutdown_network_thread)");
+      last = now;
+    }
   }
   worker.join();
+  EXPECT_EQ(iterations.load(), 400);
   done = true;
   shutter.join();
   rtc::shutdown_network_thread();
@@ -1368,8 +1377,6 @@ TEST(EngineNetThread, ShutdownRacesSessionCreation) {
 // Free the network thread at exit (LeakSanitizer).
 class NetThreadCleanup : public ::testing::Environment {
  public:
-  void TearDown() override {
-    if (!g_net_thread_hung.load()) rtc::shutdown_network_thread();
-  }
+  void TearDown() override { rtc::shutdown_network_thread(); }
 };
 static ::testing::Environment *const kCleanup = ::testing::AddGlobalTestEnvironment(new NetThreadCleanup);

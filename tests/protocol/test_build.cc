@@ -168,6 +168,31 @@ TEST(BuildSessionUpdate, NonFiniteNumbersBecomeNull) {
 }
 
 // --- transcription sessions (§3.2, §2.2b) ----------------------------------------------------
+// Doubles beyond the int64 range (issue 12): the shortest form of a large integral double can be
+// plain digits, which JSON readers take for an integer that overflows int64. They are written in
+// exponent form, valid under validate_json(), and read back as the same double.
+TEST(BuildSessionUpdate, HugeDoublesStayDoubles) {
+  for (double d : {1.2345678901234567e19, -1.2345678901234567e19, 9223372036854775808.0, 1e300, -1e300,
+                   1.7976931348623157e308, 9007199254740992.0, 4e18, 5e-324}) {
+    SessionConfig c;
+    c.temperature = d;  // preview only
+    const std::string json = build_session_update(Dialect::Preview, c);
+    std::string err;
+    EXPECT_TRUE(validate_json(json.data(), json.size(), &err)) << d << ": " << err << "\n" << json;
+    JsonNode *root = json_from_string(json.c_str(), nullptr);
+    ASSERT_NE(root, nullptr) << json;
+    JsonNode *t = json_object_get_member(json_object_get_object_member(json_node_get_object(root), "session"), "temperature");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(json_node_get_value_type(t), G_TYPE_DOUBLE) << json;
+    EXPECT_EQ(json_node_get_double(t), d) << json;
+    json_node_unref(root);
+  }
+  // small integral values keep their short form
+  SessionConfig c;
+  c.temperature = 1.0;
+  EXPECT_NE(build_session_update(Dialect::Preview, c).find("\"temperature\":1,"), std::string::npos);
+}
+
 TEST(BuildTranscriptionSessionUpdate, GA) {
   EXPECT_TRUE(JsonEqual(build_transcription_session_update(Dialect::GA, transcription_config()),
                         golden("client/transcription_session_update_ga.json")));
