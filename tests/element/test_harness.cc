@@ -1926,3 +1926,29 @@ TEST(FunctionCallTurn, EosDrainWaitsForTheAnswerToTheCall) {
   }
   EXPECT_TRUE(found);
 }
+
+// The per-stream state is reset as a whole at READY->PAUSED (reset_all_locked): a seek
+// forwarded in one run (its seqnum is remembered so that the seek reaching the element once per
+// src pad is forwarded once) is forwarded again in the next run.
+TEST(Harness, SeekSeqnumIsForgottenAcrossReadyToPlaying) {
+  Fixture f(false);
+  auto seek = [] {
+    GstEvent *ev = gst_event_new_seek(1.0, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, 0,
+                                      GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
+    gst_event_set_seqnum(ev, 4242);
+    return ev;
+  };
+  const guint before = gst_harness_upstream_events_received(f.h);
+  gst_harness_push_upstream_event(f.h, seek());
+  ASSERT_TRUE(wait_until([&] { return gst_harness_upstream_events_received(f.h) == before + 1; }))
+      << "the first seek was not forwarded upstream";
+  // The same seek again (e.g. through another src pad): not forwarded twice.
+  gst_harness_push_upstream_event(f.h, seek());
+  EXPECT_EQ(gst_harness_upstream_events_received(f.h), before + 1);
+
+  ASSERT_EQ(gst_element_set_state(f.e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  ASSERT_NE(gst_element_set_state(f.e, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  gst_harness_push_upstream_event(f.h, seek());
+  EXPECT_TRUE(wait_until([&] { return gst_harness_upstream_events_received(f.h) == before + 2; }))
+      << "a seek of the new run was swallowed as already forwarded: the stream state was not reset";
+}
