@@ -454,7 +454,7 @@ static void install_behaviour_props(GObjectClass *gobject_class) {
   g_object_class_install_property(gobject_class, PROP_BARGE_IN,
       g_param_spec_boolean("barge-in", "Barge-in",
           "Live input: when the user starts speaking, drop the assistant's unplayed audio and truncate the "
-          "server's copy at what was pushed (at most 70 ms beyond what was played). Files never cut a reply",
+          "server's copy at what was pushed (at most 90 ms beyond what was played). Files never cut a reply",
           TRUE, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_int("drain-timeout", "Drain timeout",

@@ -60,7 +60,7 @@
  *
  * Live upstream (decided from the upstream LATENCY query): the LATENCY query is answered
  * `(live, upstream_min + latency, upstream_max + latency)`. Response audio is stamped with the
- * running time at which its first delta arrived, then contiguously, and pushed in 20 ms pieces no
+ * running time at which its first delta arrived, then contiguously, and pushed in 40 ms pieces no
  * further ahead of its play time (timestamp + pipeline latency) than a lead of `latency / 4`
  * (20 to 50 ms; 50 ms at the default 200 ms): the src task waits on the pipeline clock for each
  * piece, so at a barge-in the unplayed rest is still in the element (docs/timing.md). A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
@@ -118,9 +118,9 @@
  * Live only. On `speech_started` while assistant audio is still being output
  * (#GstRealtimeConv:barge-in, on by default), the not-yet-pushed audio of that response is dropped at
  * once and `conversation.item.truncate` is sent with what was pushed of the item: live audio is
- * pushed at most the lead (plus one 20 ms piece) ahead of its play time, so everything pushed is
+ * pushed at most the lead (plus one 40 ms piece) ahead of its play time, so everything pushed is
  * rendered and the model is told what the listener hears; it exceeds what the pipeline clock says
- * was played when speech_started arrived by at most 70 ms (`ahead-ms`). `response.cancel` is sent
+ * was played when speech_started arrived by at most 90 ms (`ahead-ms`). `response.cancel` is sent
  * only when the server does not interrupt by itself (#GstRealtimeConv:interrupt-response off). A
  * `realtimeconv/truncated` message reports the truncation point (audio-end-ms, running-time of the
  * cut, ahead-ms). Non-live, a later question never cuts an earlier reply.

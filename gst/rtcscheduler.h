@@ -46,7 +46,7 @@ Ns live_push_lead(Ns latency);
 
 // Audio is cut into pieces of at most this duration when it is pushed live, so that what is
 // pushed ahead is bounded by the lead plus one piece.
-constexpr Ns kLivePushChunk = 20 * kMs;
+constexpr Ns kLivePushChunk = 40 * kMs;
 
 // The running time at which output audio stamped `rt` may be pushed, live: it plays (at a
 // sync=true sink) at rt + render_latency (the pipeline latency), so it is pushed `lead` before.

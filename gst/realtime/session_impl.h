@@ -214,7 +214,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::deque<SentChunk> unconfirmed_, resend_;
   int64_t held_bytes_ = 0;
   GSource *probe_timer_ = nullptr;
-  static constexpr int64_t kProbeIntervalUs = 100 * 1000;
+  static constexpr int64_t kProbeIntervalUs = 200 * 1000;  // see maybe_probe()
   void send_chunk(int64_t pos, std::vector<uint8_t> &&data);
   void maybe_probe();
   void on_probe_timer();

@@ -88,9 +88,13 @@ void Session::Impl::maybe_probe() {
   if (!net::current()) return;
   if (soup_websocket_connection_get_state(c->ws) != SOUP_WEBSOCKET_STATE_OPEN) return;
   int64_t now = now_us();
+  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs; the only
+  // timer is the tail probe, which proves the last chunks once sending stops: each send that
+  // cannot probe re-arms it a full interval later, so while audio streams it never fires (one
+  // pong per interval, not a timer wake-up and a pong: docs/engine.md "Delivery probes").
+  clear_timer(probe_timer_);
   if (now - c->last_probe_us < kProbeIntervalUs) {
-    if (!probe_timer_)
-      probe_timer_ = timer(static_cast<unsigned>((kProbeIntervalUs - (now - c->last_probe_us)) / 1000 + 1), &Impl::on_probe_timer);
+    probe_timer_ = timer(static_cast<unsigned>(kProbeIntervalUs / 1000), &Impl::on_probe_timer);
     return;
   }
   std::string p = "rtc:" + std::to_string(c->sent_off);

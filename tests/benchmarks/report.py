@@ -392,7 +392,7 @@ def main():
                       "network thread; `q:src` = the queue after it)")
     if by.get("wakeups_1") and by["wakeups_1"].get("wakeups_streaming_per_session_s"):
         md.append("")
-        md.append("Wake-ups per second and session by thread (voluntary + nonvoluntary context switches, "
+        md.append("Wake-ups per second and session by thread (voluntary context switches: a preemption is not a wake-up, "
                   "/proc/self/task/*/status, sampled every 100 ms; \"streaming\" = response audio left the src pad "
                   "in the last 600 ms)")
         md.append("")

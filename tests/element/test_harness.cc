@@ -694,12 +694,14 @@ TEST(Harness, LiveGapFillPlacementPacingAndLateness) {
     GstBuffer *b = wait_buffer(f.h);
     ASSERT_NE(b, nullptr) << "audio pushed up to " << end;
     EXPECT_EQ(GST_BUFFER_PTS(b), end) << "contiguous";
-    EXPECT_EQ(GST_BUFFER_DURATION(b), 20 * MS) << "in 20 ms pieces";
+    // In 40 ms pieces (kLivePushChunk), a delta's rest in a shorter one: per 500 ms delta, 12 x 40
+    // ms + 20 ms.
+    EXPECT_EQ(GST_BUFFER_DURATION(b), (end - GST_SECOND) % (500 * MS) == 480 * MS ? 20 * MS : 40 * MS);
     end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
     gst_buffer_unref(b);
     n++;
   }
-  EXPECT_EQ(n, 50);
+  EXPECT_EQ(n, 26);
   guint delay = 99;
   g_object_get(f.e, "max-observed-delay", &delay, NULL);
   EXPECT_EQ(delay, 0u);
@@ -757,9 +759,9 @@ TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   s->audio("resp_1", "item_a", 24000);  // 1 s .. 2 s, pushed 250 ms before it plays
   f.settle();
   f.advance_to(1500 * MS);
-  // Pushed by 1.5 s: the pieces due by then (stamped up to 1.25 s), 1.00 .. 1.26 s.
+  // Pushed by 1.5 s: the 40 ms pieces due by then (stamped up to 1.25 s), 1.00 .. 1.28 s.
   GstClockTime end = 1 * GST_SECOND;
-  while (end < 1260 * MS) {
+  while (end < 1280 * MS) {
     GstBuffer *b = wait_buffer(f.h);
     ASSERT_NE(b, nullptr) << "audio pushed up to " << end;
     end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
@@ -768,8 +770,9 @@ TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   s->event(T::SpeechStarted, "item_u2", "", 30000);
   f.settle();
   // Played by the clock: 1.5 s - 300 ms latency - 1 s first PTS = 200 ms; pushed (and so heard
-  // in full): 260 ms. The model is told 260 ms, 60 ms ahead of the clock (lead 50 + a piece).
-  EXPECT_TRUE(s->called("truncate:item_a:260"));
+  // in full): 280 ms. The model is told 280 ms, 80 ms ahead of the clock (lead 50 ms + at most a
+  // 40 ms piece).
+  EXPECT_TRUE(s->called("truncate:item_a:280"));
   EXPECT_TRUE(s->called("cancel_response"));  // the server will not interrupt by itself
   GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/truncated");
   ASSERT_NE(m, nullptr);
@@ -778,9 +781,9 @@ TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   gst_structure_get_int64(gst_message_get_structure(m), "ahead-ms", &ahead);
   gst_structure_get_int64(gst_message_get_structure(m), "running-time", &rt);
   gst_message_unref(m);
-  EXPECT_EQ(ms, 260);
-  EXPECT_EQ(ahead, 60);
-  EXPECT_EQ(rt, (gint64)(1260 * MS));
+  EXPECT_EQ(ms, 280);
+  EXPECT_EQ(ahead, 80);
+  EXPECT_EQ(rt, (gint64)(1280 * MS));
   // Later deltas of the interrupted response are dropped: once the GAP fill has gone on to
   // 2.8 s (now - latency), no audio was pushed after the truncation point.
   s->audio("resp_1", "item_a", 2400, 24000);
@@ -794,7 +797,7 @@ TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   ASSERT_NE(gap, nullptr);
   gst_event_unref(gap);
   while (GstBuffer *b = gst_harness_try_pull(f.h)) {
-    EXPECT_LT(GST_BUFFER_PTS(b), 1260 * MS);
+    EXPECT_LT(GST_BUFFER_PTS(b), 1280 * MS);
     gst_buffer_unref(b);
   }
 }
