@@ -188,10 +188,10 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
       p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));
       continue;
     }
-    if (st == rtc::SessionState::Ready && unsent <= max_unsent) {
-      p->st.disconnected_wait.on_connected();
-      break;
-    }
+    // Connected again: the disconnected budget is restored (also while the offline backlog is
+    // still being sent, so that a second outage gets its own drain-timeout).
+    if (st == rtc::SessionState::Ready) p->st.disconnected_wait.on_connected();
+    if (st == rtc::SessionState::Ready && unsent <= max_unsent) break;
     // Not connected: drain-timeout in total, not per buffer (rtcinputbudget.h); then the input
     // goes to the engine's offline buffer (bounded, overflow reported).
     if (st != rtc::SessionState::Ready && !p->st.disconnected_wait.may_wait(now, timeout_us)) break;
