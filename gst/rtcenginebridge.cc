@@ -199,17 +199,20 @@ std::shared_ptr<rtcgst::SessionPort> get_session(RtcPriv *p) {
   return p->session;
 }
 
+// The running session and the audio formats it was started with (session_mutex).
+static std::shared_ptr<rtcgst::SessionPort> session_and_formats(RtcPriv *p, rtc::AudioFormat *in,
+                                                                rtc::AudioFormat *out) {
+  std::lock_guard<std::mutex> g(p->session_mutex);
+  *in = p->session_in_fmt;
+  *out = p->session_out_fmt;
+  return p->session;
+}
+
 // Pushes the current session configuration (session props changed while running).
 void apply_session_config(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   rtc::AudioFormat in, out;
-  std::shared_ptr<rtcgst::SessionPort> sess;
-  {
-    std::lock_guard<std::mutex> g(p->session_mutex);
-    sess = p->session;
-    in = p->session_in_fmt;
-    out = p->session_out_fmt;
-  }
+  std::shared_ptr<rtcgst::SessionPort> sess = session_and_formats(p, &in, &out);
   if (!sess) return;
   rtc::SessionConfig c;
   {
@@ -223,13 +226,7 @@ void apply_session_config(GstRealtimeConv *self) {
 void apply_engine_config(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   rtc::AudioFormat in, out;
-  std::shared_ptr<rtcgst::SessionPort> sess;
-  {
-    std::lock_guard<std::mutex> g(p->session_mutex);
-    sess = p->session;
-    in = p->session_in_fmt;
-    out = p->session_out_fmt;
-  }
+  std::shared_ptr<rtcgst::SessionPort> sess = session_and_formats(p, &in, &out);
   if (sess) sess->set_engine_config(build_engine_config(p, in, out));
 }
 
