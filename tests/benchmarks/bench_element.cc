@@ -45,6 +45,7 @@
 #include "gstrealtimeconvpriv.h"
 #include "net_thread.h"
 #include "protocol.h"
+#include "rtcscheduler.h"
 #include "sendhook.h"
 
 using bench::Dist;
@@ -77,11 +78,12 @@ struct Pending {
 };
 struct Sample {
   int turn;
-  float total_us, decode_us;
+  float total_us, decode_us, held_us;  // total: processing only; held: frame -> src pad (hold included)
 };
 
 struct Track {
   std::mutex mu;
+  std::condition_variable drained;  // fifo became empty
   std::deque<Pending> fifo;
   std::vector<Sample> samples;
   std::atomic<bool> recording{false};
@@ -95,6 +97,12 @@ struct Track {
   std::string last_item;
   std::vector<float> eot_ms;
   std::vector<std::unique_ptr<rtc::SessionListener>> wrappers;
+  // Live output is held until its push time (docs/timing.md "Live: lead and barge-in"): running
+  // time + render latency - lead. The probe needs the render latency the element uses (the
+  // LATENCY event it receives, else its own latency query answer) and its lead.
+  GstElement *conv = nullptr;
+  std::atomic<int64_t> render_lat_ns{-1};
+  int64_t lead_ns = 0;
 };
 
 class TimingListener final : public rtc::SessionListener {
@@ -126,17 +134,54 @@ class TimingListener final : public rtc::SessionListener {
   Track *t_;
 };
 
+// Microseconds since the element was allowed to push `buf` (its push time: running time + render
+// latency - lead, on the pipeline clock), clamped at 0. A delta's processing latency is the
+// smaller of this and frame -> src pad: a frame that came after its push time is measured from
+// its arrival, one that came before from its push time (the hold is the timing rule, not cost).
+float since_push_time(GstPad *pad, Track *tr, GstBuffer *buf) {
+  const int64_t lat = tr->render_lat_ns.load(std::memory_order_relaxed);
+  if (lat < 0 || !GST_BUFFER_PTS_IS_VALID(buf)) return 1e9f;  // not live: no hold
+  GstEvent *ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  GstClock *clock = gst_element_get_clock(tr->conv);
+  float us = 1e9f;
+  if (ev && clock) {
+    const GstSegment *seg;
+    gst_event_parse_segment(ev, &seg);
+    const guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+    const int64_t now_rt = static_cast<int64_t>(gst_clock_get_time(clock) - gst_element_get_base_time(tr->conv));
+    if (rt != GST_CLOCK_TIME_NONE) {
+      const auto push = static_cast<int64_t>(rtcgst::live_push_time(rt, static_cast<rtcgst::Ns>(lat), static_cast<rtcgst::Ns>(tr->lead_ns)));
+      us = static_cast<float>(std::max<int64_t>(0, now_rt - push)) / 1000.0f;
+    }
+  }
+  if (ev) gst_event_unref(ev);
+  if (clock) gst_object_unref(clock);
+  return us;
+}
+
+// The LATENCY event on its way up to the element: the render latency its src task uses.
+GstPadProbeReturn latency_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (ev && GST_EVENT_TYPE(ev) == GST_EVENT_LATENCY) {
+    GstClockTime lat;
+    gst_event_parse_latency(ev, &lat);
+    static_cast<Track *>(data)->render_lat_ns = static_cast<int64_t>(lat);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 // The element may push a delta whole or in pieces (live output is paced in 20 ms pieces that can
 // straddle two deltas): the FIFO is consumed byte by byte, within one item id; a delta's latency is
 // taken when its first byte leaves the src pad. Entries of another item (audio the element dropped:
 // barge-in, flush) are skipped.
-GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
+GstPadProbeReturn src_probe(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
   const int64_t t = now_us();
   auto *tr = static_cast<Track *>(data);
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   if (!buf) return GST_PAD_PROBE_OK;
   GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(buf);
   if (!m) return GST_PAD_PROBE_OK;  // silence fill
+  const float since_release = since_push_time(pad, tr, buf);
   size_t left = gst_buffer_get_size(buf);
   std::lock_guard<std::mutex> g(tr->mu);
   tr->out_bytes += left;
@@ -153,9 +198,11 @@ GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
       tr->skipped++;  // dropped by the element (barge-in, flush): not measured
       continue;
     }
-    if (tr->consumed == 0 && tr->recording.load(std::memory_order_relaxed))
-      tr->samples.push_back({tr->turn.load(std::memory_order_relaxed), static_cast<float>(t - p.rx_us),
-                             static_cast<float>(p.cb_us - p.rx_us)});
+    if (tr->consumed == 0 && tr->recording.load(std::memory_order_relaxed)) {
+      const auto held = static_cast<float>(t - p.rx_us);
+      tr->samples.push_back({tr->turn.load(std::memory_order_relaxed), std::min(held, since_release),
+                             static_cast<float>(p.cb_us - p.rx_us), held});
+    }
     const size_t take = std::min(left, p.bytes - tr->consumed);
     tr->consumed += take;
     left -= take;
@@ -166,6 +213,7 @@ GstPadProbeReturn src_probe(GstPad *, GstPadProbeInfo *info, gpointer data) {
     }
   }
   if (left > 0) tr->unmatched++;
+  if (tr->fifo.empty()) tr->drained.notify_all();
   return GST_PAD_PROBE_OK;
 }
 
@@ -357,6 +405,11 @@ std::unique_ptr<Pipe> make_pipe(const std::string &url, const std::string &src_p
     });
     GstPad *sp = gst_element_get_static_pad(p->conv, "src");
     gst_pad_add_probe(sp, GST_PAD_PROBE_TYPE_BUFFER, src_probe, &p->track, nullptr);
+    gst_pad_add_probe(sp, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, latency_probe, &p->track, nullptr);
+    gint latency_ms = 0;
+    g_object_get(p->conv, "latency", &latency_ms, nullptr);
+    tr->conv = p->conv;
+    tr->lead_ns = static_cast<int64_t>(rtcgst::live_push_lead(static_cast<rtcgst::Ns>(latency_ms) * GST_MSECOND));
     gst_object_unref(sp);
   }
   GstPad *kp = gst_element_get_static_pad(p->sink, "sink");
@@ -461,6 +514,16 @@ class LoopLag {
   Dist d_;
 };
 
+// The default of an int property of realtimeconv (what a run without the option measured).
+int element_default_int(const char *prop) {
+  GstElement *e = gst_element_factory_make("realtimeconv", nullptr);
+  if (!e) return -1;
+  GParamSpec *ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), prop);
+  const int v = ps && G_IS_PARAM_SPEC_INT(ps) ? G_PARAM_SPEC_INT(ps)->default_value : -1;
+  gst_object_unref(e);
+  return v;
+}
+
 // ---------------------------------------------------------------------------------------------
 // output / turns
 int run_output(const Opts &o, bool turns_mode) {
@@ -483,6 +546,18 @@ int run_output(const Opts &o, bool turns_mode) {
   }
   // Idle cost (live input streaming, no response) to separate the per-audio-second cost.
   g_usleep(500000);
+  if (p->track.render_lat_ns < 0) {  // no LATENCY event (yet): the element's own answer
+    GstQuery *q = gst_query_new_latency();
+    GstPad *sp = gst_element_get_static_pad(p->conv, "src");
+    GstClockTime mn = 0;
+    if (gst_pad_query(sp, q)) gst_query_parse_latency(q, nullptr, &mn, nullptr);
+    gst_object_unref(sp);
+    gst_query_unref(q);
+    int64_t expect = -1;
+    p->track.render_lat_ns.compare_exchange_strong(expect, static_cast<int64_t>(mn));
+  }
+  std::fprintf(stderr, "render latency %.1f ms, lead %.1f ms\n", static_cast<double>(p->track.render_lat_ns) / 1e6,
+               static_cast<double>(p->track.lead_ns) / 1e6);
   int64_t c0 = bench::cpu_us(), w0 = now_us();
   g_usleep(2000000);
   const double idle_cpu_per_s = static_cast<double>(bench::cpu_us() - c0) / (static_cast<double>(now_us() - w0) / 1e6);
@@ -518,13 +593,14 @@ int run_output(const Opts &o, bool turns_mode) {
       std::fprintf(stderr, "response %ld did not complete: %s\n", n, bus.last_error.c_str());
       break;
     }
-    // Let the last deltas of this response reach the src pad before the next turn starts.
-    for (int i = 0; i < 200; i++) {
-      std::lock_guard<std::mutex> g(p->track.mu);
-      if (p->track.fifo.empty()) break;
-      p->track.mu.unlock();
-      g_usleep(1000);
-      p->track.mu.lock();
+    // Let the last deltas of this response reach the src pad before the next turn starts: live
+    // output leaves at its playout pace, so this is about the response's length.
+    {
+      std::unique_lock<std::mutex> lk(p->track.mu);
+      const auto limit = std::chrono::milliseconds(static_cast<int64_t>(resp_s * 1000) + 10000);
+      if (!p->track.drained.wait_for(lk, limit, [&] { return p->track.fifo.empty(); }))
+        std::fprintf(stderr, "response %ld: %zu deltas still not out after %lld ms\n", n, p->track.fifo.size(),
+                     static_cast<long long>(limit.count()));
     }
     per_turn.push_back({now_us() - t0, bench::cpu_us() - cc0});
     if (n + 1 == 100) rss_100 = bench::proc_status("VmRSS");
@@ -565,7 +641,9 @@ int run_output(const Opts &o, bool turns_mode) {
   j.num("cpu_ms", cpu_ms).num("cpu_ms_per_audio_s", audio_s > 0 ? active_cpu_ms / audio_s : NAN);
   Dist tot, dec;
   window(0, 1 << 30, &tot, &dec);
-  j.dist("lat_us", tot).dist("decode_us", dec).pcts("lat_us", tot);
+  Dist held;
+  for (auto &s : samples) held.add(s.held_us);
+  j.dist("lat_us", tot).dist("decode_us", dec).pcts("lat_us", tot).dist("held_us", held);
   if (turns_mode && n >= 200) {
     Dist a, b, ta, tb, ca, cb;
     window(0, 100, &a, nullptr);
@@ -698,7 +776,7 @@ int run_session(const Opts &o) {
   std::string props = "instructions=\"Say: " + bench::say_text(say_s) + "\"";
   const std::string ca = o.get("ssl-ca-file", "");
   if (!ca.empty()) props += " ssl-ca-file=\"" + ca + "\"";
-  const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default (40 ms)
+  const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default
   if (chunk_ms > 0) props += " chunk-duration=" + std::to_string(chunk_ms);
   // Touch the network thread first so that the RSS baseline includes it.
   if (!baseline)
@@ -823,7 +901,7 @@ int run_session(const Opts &o) {
   emu.stop();
 
   Json j;
-  j.integer("chunk_ms", chunk_ms > 0 ? chunk_ms : 40);
+  j.integer("chunk_ms", chunk_ms > 0 ? chunk_ms : element_default_int("chunk-duration"));
   j.integer("n", n).boolean("baseline", baseline).boolean("all_ready", ready).integer("ready", static_cast<long long>(updated));
   j.num("ready_s", ready_s).num("wall_s", wall_s).num("cpu_ms", cpu_ms);
   j.num("cpu_ms_per_session_s", cpu_ms / wall_s / n).num("cpu_cores", cpu_ms / 1000.0 / wall_s);

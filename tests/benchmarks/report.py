@@ -132,13 +132,14 @@ def main():
             rate = (f"; {o['audio_s'] / o['wall_s']:.0f}× real time, "
                     f"{o['lat_us_count'] / o['wall_s']:,.0f} deltas/s")
         if label == "paced":
-            desc = f"Output path latency, frame → src pad (emulator pace {pace}×)"
+            desc = f"Output path latency, max(frame complete, push time) → src pad (emulator pace {pace}×)"
         else:
-            desc = ("Output path latency, frame → src pad (stress: whole responses back to back as fast as the "
-                    "emulator, on the same 2 cores, can send them)")
+            desc = ("Output path latency, max(frame complete, push time) → src pad (stress: whole responses back "
+                    "to back as fast as the emulator, on the same 2 cores, can send them)")
         row(desc, "p50 < 100 µs, p99 < 1 ms",
             f"p50 {f(p50,0)} µs, p95 {f(o['lat_us_p95'],0)} µs, p99 {f(p99,0)} µs, max {f(o['lat_us_max'],0)} µs "
-            f"({o['lat_us_count']} deltas{rate}; decode+dispatch p50 {f(o['decode_us_p50'],0)} µs)",
+            f"({o['lat_us_count']} deltas{rate}; decode+dispatch p50 {f(o['decode_us_p50'],0)} µs; "
+            f"frame → src pad with the live hold p50 {f(o.get('held_us_p50'),0)} µs)",
             status(p50 is not None and p99 is not None and p50 < 100 and p99 < 1000))
 
     # 3. input path
@@ -180,10 +181,11 @@ def main():
         if b:
             el = tot - b["cpu_ms_per_session_s"]
             txt += f", source alone {b['cpu_ms_per_session_s']:.1f} → element {el:.1f} ms/s"
-        s100 = by.get("cpu_session_chunk100")
-        if s100 and b:
-            txt += (f"; with chunk-duration=100: process {s100['cpu_ms_per_session_s']:.1f} → element "
-                    f"{s100['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.1f} ms/s")
+        txt = f"chunk-duration={s.get('chunk_ms', '?')} (default), " + txt
+        s40 = by.get("cpu_session_chunk40")
+        if s40 and b:
+            txt += (f"; with chunk-duration=40: process {s40['cpu_ms_per_session_s']:.1f} → element "
+                    f"{s40['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.1f} ms/s")
         parts.append(txt)
         if sb:
             txt = f"cores kept busy (nice-19 load): process {sb['cpu_ms_per_session_s']:.1f} ms/s{split(sb)}"
@@ -244,13 +246,13 @@ def main():
             return sum(st.values()), sum(idle.values()), st
         tot, idle, st = line(wk)
         src = wk["wakeups_streaming_per_session_s"].get("src:src")
-        res = (f"40 ms chunks (default), N=1: {tot:.0f}/s while a response streams (" +
+        res = (f"{wk.get('chunk_ms', '?')} ms chunks (default), N=1: {tot:.0f}/s while a response streams (" +
                ", ".join(f"{k} {v:.1f}" for k, v in sorted(st.items(), key=lambda kv: -kv[1]) if v >= 0.05) +
                f"), {idle:.0f}/s with no response; the live source's thread (runs the sink chain) {f(src, 0)}/s")
-        w100 = by.get("wakeups_1_chunk100")
-        if w100 and w100.get("wakeups_streaming_per_session_s"):
-            t100, i100, _ = line(w100)
-            res += f"; 100 ms chunks: {t100:.0f}/s streaming, {i100:.0f}/s no response"
+        w40 = by.get("wakeups_1_chunk40")
+        if w40 and w40.get("wakeups_streaming_per_session_s"):
+            t40, i40, _ = line(w40)
+            res += f"; 40 ms chunks: {t40:.0f}/s streaming, {i40:.0f}/s no response"
         w10 = by.get("wakeups_10")
         if w10 and w10.get("wakeups_streaming_per_session_s"):
             t10, i10, st10 = line(w10)
@@ -260,7 +262,7 @@ def main():
             "its share of the network thread)", "≤ 25/s", res, status(tot <= 25))
 
     # 10. end of turn vs chunk-duration (issue 15): what a larger chunk costs in answer latency
-    e40, e100 = by.get("wakeups_1"), by.get("wakeups_1_chunk100")
+    e40, e100 = by.get("wakeups_1_chunk40"), by.get("wakeups_1")
     if e40 and e100 and e40.get("eot_ms_count") and e100.get("eot_ms_count"):
         d50 = e100["eot_ms_p50"] - e40["eot_ms_p50"]
         res = (f"40 ms chunks: p50 {e40['eot_ms_p50']:.0f} / max {e40['eot_ms_max']:.0f} ms ({e40['eot_ms_count']} answers); "
@@ -398,13 +400,13 @@ def main():
         md.append("")
         md.append("| run | thread | streaming | no response | whole run |")
         md.append("|---|---|---|---|---|")
-        for key in ("wakeups_1", "wakeups_1_chunk100", "wakeups_10"):
+        for key in ("wakeups_1", "wakeups_1_chunk40", "wakeups_10"):
             r = by.get(key)
             if not r or not r.get("wakeups_streaming_per_session_s"):
                 continue
             st, idl, al = (r["wakeups_streaming_per_session_s"], r.get("wakeups_idle_per_session_s") or {},
                            r.get("wakeups_per_session_s") or {})
-            label = f"N={r['n']}, chunk {r.get('chunk_ms', 40)} ms ({r.get('streaming_s', 0):.0f} s streaming)"
+            label = f"N={r['n']}, chunk {r.get('chunk_ms', '?')} ms ({r.get('streaming_s', 0):.0f} s streaming)"
             for k in sorted(al, key=lambda k: -(al.get(k) or 0)):
                 if (al.get(k) or 0) < 0.05:
                     continue

@@ -6,16 +6,17 @@
 # Benchmarks REPORT: this script never fails because of a timing or a missed target (exit status
 # is non-zero only when the build fails). Never register it as a test.
 #
-# Environment (defaults = full run, ~40 min on a 2-core machine; QUICK=1 = every row at small N,
-# ~12 min; the output/length/turns phases run at real time since live output is held to its
-# playout time, see README "Performance"):
+# Environment (defaults = full run, about 60 min on a 2-core machine; QUICK=1 = every row at small
+# N, ~15 min). The output/length/turns phases run at real time, since live output is held until its
+# push time (docs/timing.md); their latency counts from max(frame complete, push time), see
+# bench_element.cc since_push_time():
 #   QUICK=1                  small counts and short phases
 #   BENCH_PHASES             comma list: decode,output,input,cpu,peer,wakeups,length,turns,density (default all)
-#   BENCH_DELTAS             audio deltas per output-latency run (10000)
+#   BENCH_DELTAS             audio deltas per output-latency run (1000: about 5 min of audio each)
 #   BENCH_PACE               emulator pace of the paced output run (100 = 100x real time)
 #   BENCH_INPUT_SECONDS      seconds per input-latency run (10), for chunk 20 / 40 / 100 ms
 #   BENCH_CPU_SECONDS        seconds of the one-session CPU run (60) and its baseline (30)
-#   BENCH_TURNS              conversation length (1000)
+#   BENCH_TURNS              conversation length (300; the first and last 100 turns are compared)
 #   BENCH_DENSITY_N          session counts to try, in order (1 10 50 100 200); then +50 until it breaks
 #   BENCH_DENSITY_MAX        stop growing at this N (600, the target of issue 15; it breaks before)
 #   BENCH_DENSITY_SECONDS    measured seconds per density step (30)
@@ -42,8 +43,8 @@ if [ "$QUICK" = 1 ]; then
   DENSITY_S=${BENCH_DENSITY_SECONDS:-6}; DECODE_S=0.3; LEN_COUNTS="4 1 1"
   PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}
 else
-  DELTAS=${BENCH_DELTAS:-10000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
-  TURNS=${BENCH_TURNS:-1000}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-600}
+  DELTAS=${BENCH_DELTAS:-1000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
+  TURNS=${BENCH_TURNS:-300}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-600}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-30}; DECODE_S=1.0; LEN_COUNTS="20 4 2"
   PEER_S=${BENCH_PEER_SECONDS:-60}; WAKE_S=${BENCH_WAKE_SECONDS:-60}
 fi
@@ -125,8 +126,9 @@ if has_phase cpu; then
   BASE_S=$(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 ))
   run cpu_session "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session
   run cpu_baseline "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline
-  # Each input chunk costs one wake-up of the network thread and one send: the same with 100 ms chunks.
-  run cpu_session_chunk100 "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --chunk 100 --id cpu_session_chunk100
+  # Each input chunk costs one wake-up of the network thread and one send: the same with 40 ms
+  # chunks (the default is 100 ms; 40 ms gives the lowest end-of-turn latency).
+  run cpu_session_chunk40 "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --chunk 40 --id cpu_session_chunk40
   busy_start
   run cpu_session_busy "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session_busy
   run cpu_baseline_busy "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline_busy
@@ -181,9 +183,9 @@ fi
 if has_phase wakeups; then
   # Scheduler wake-ups per thread of a live session (3 s answers, so that a response streams for
   # about half of each 6 s cycle), per session: N=1 (the network thread is all this session's) and
-  # N=10 (its share); the element's default 40 ms chunks and 100 ms chunks.
+  # N=10 (its share); the element's default chunks (100 ms) and 40 ms chunks.
   run wakeups_1 "$B/bench_element" session --n 1 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --id wakeups_1
-  run wakeups_1_chunk100 "$B/bench_element" session --n 1 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --chunk 100 --id wakeups_1_chunk100
+  run wakeups_1_chunk40 "$B/bench_element" session --n 1 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --chunk 40 --id wakeups_1_chunk40
   run wakeups_10 "$B/bench_element" session --n 10 --seconds "$WAKE_S" --lag-ms 0 --say-s 3 --wakeups --id wakeups_10
 fi
 
