@@ -183,6 +183,7 @@ struct Span {
 struct AudioHandle {
   GstBuffer *buf;
   GstMapInfo map;
+  bool mapped = true;  // false: adopted, already decoded (rtc::SessionListener::adopt_audio)
 };
 
 

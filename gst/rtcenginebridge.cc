@@ -67,10 +67,17 @@ class Listener final : public rtc::SessionListener {
     *handle = h;
     return h->map.data;
   }
+  // A large frame's audio, decoded in place by the engine: the buffer wraps it (no copy).
+  void *adopt_audio(uint8_t *block, size_t bytes) override {
+    auto *h = new AudioHandle;
+    h->buf = gst_buffer_new_wrapped(block, std::max<size_t>(bytes, 1));  // g_free()d with the buffer
+    h->mapped = false;
+    return h;
+  }
   void on_audio(void *handle, size_t bytes, const rtc::AudioDeltaInfo &info) override {
     auto *h = static_cast<AudioHandle *>(handle);
     if (!h) return;
-    gst_buffer_unmap(h->buf, &h->map);
+    if (h->mapped) gst_buffer_unmap(h->buf, &h->map);
     gst_buffer_set_size(h->buf, (gssize)bytes);
     auto m = make(CtlMsg::Audio);
     m->audio = h->buf;
@@ -83,7 +90,7 @@ class Listener final : public rtc::SessionListener {
   void free_audio(void *handle) override {
     auto *h = static_cast<AudioHandle *>(handle);
     if (!h) return;
-    gst_buffer_unmap(h->buf, &h->map);
+    if (h->mapped) gst_buffer_unmap(h->buf, &h->map);
     gst_buffer_unref(h->buf);
     delete h;
   }

@@ -544,6 +544,13 @@ bool scan_members(Scanner &sc, Field *f, DeltaSpan *d, std::string *scratch) {
 
 FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaHeader *hdr,
                                        const AudioAlloc &alloc, std::string *error) {
+  if (!alloc) return parse_audio_delta_fast_at(data, len, hdr, AudioAllocAt(), error);
+  return parse_audio_delta_fast_at(
+      data, len, hdr, [&alloc](size_t max_len, const char *) { return alloc(max_len); }, error);
+}
+
+FastParseStatus parse_audio_delta_fast_at(const char *data, size_t len, AudioDeltaHeader *hdr,
+                                          const AudioAllocAt &alloc, std::string *error) {
   auto set_error = [&](const std::string &msg) {
     if (error) *error = msg;
     return FastParseStatus::Error;
@@ -600,7 +607,7 @@ FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaH
   }
   const size_t b64_len = static_cast<size_t>(de - db);
   const size_t max_len = base64_decoded_max(b64_len);
-  uint8_t *mem = alloc ? alloc(max_len) : nullptr;
+  uint8_t *mem = alloc ? alloc(max_len, d.escaped ? nullptr : db) : nullptr;
   if (mem == nullptr && max_len > 0) return set_error(tn + ": could not allocate the audio buffer");
   size_t out_len = 0;
   if (!base64_decode(db, b64_len, mem, &out_len)) return set_error(tn + ": field \"delta\" is not valid base64");

@@ -353,6 +353,14 @@ struct AudioDeltaHeader {
 using AudioAlloc = std::function<uint8_t *(size_t max_len)>;
 FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaHeader *hdr,
                                        const AudioAlloc &alloc, std::string *error);
+// The same, and the allocator is also told where the base64 text starts inside `data` (`b64`, or
+// nullptr when the text had JSON escapes and was unescaped into a copy). A caller that owns the
+// frame's memory may return a pointer at or before `b64` inside it (e.g. `b64` rounded down to an
+// alignment, once it no longer needs the bytes in between): base64_decode() is in-place safe, so
+// the audio is decoded over its own text, with no second buffer (docs/reliability.md "Memory bounds").
+using AudioAllocAt = std::function<uint8_t *(size_t max_len, const char *b64)>;
+FastParseStatus parse_audio_delta_fast_at(const char *data, size_t len, AudioDeltaHeader *hdr,
+                                          const AudioAllocAt &alloc, std::string *error);
 
 // ---------------------------------------------------------------------------------------------
 // Base64 (strict, RFC 4648 with padding; no whitespace). Exposed for the emulator and tests.
@@ -360,7 +368,9 @@ FastParseStatus parse_audio_delta_fast(const char *data, size_t len, AudioDeltaH
 size_t base64_encoded_len(size_t n);
 void base64_encode_append(std::string &out, const uint8_t *data, size_t n);
 // Returns false on any invalid character, bad padding or length. Writes at most
-// base64_decoded_max(len) bytes to out; *out_len = bytes written.
+// base64_decoded_max(len) bytes to out; *out_len = bytes written. In-place safe: `out` may be
+// `in` or any address before it (each step reads its characters before it writes, and output
+// position <= 3/4 of the input position plus the out-in gap never passes the unread input).
 size_t base64_decoded_max(size_t len);
 bool base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
 

@@ -205,6 +205,16 @@ class SessionListener {
   virtual void on_audio(void *handle, size_t bytes, const AudioDeltaInfo &info) = 0;
   // Releases a handle from alloc_audio() that was not passed to on_audio() (decode failed).
   virtual void free_audio(void *handle) = 0;
+  // Optional, for large frames (>= Session::kInPlaceFrameBytes), whose audio the engine decodes
+  // in place in the frame's own memory: `block` holds exactly the `bytes` of decoded audio and was
+  // allocated with g_malloc. A listener that can wrap foreign memory takes ownership of it (frees
+  // it with g_free, also when the handle is given back to free_audio()) and returns a handle as
+  // alloc_audio() does; on_audio() follows. nullptr (the default): the engine copies the audio into
+  // memory from alloc_audio() and frees the block.
+  virtual void *adopt_audio(uint8_t *block, size_t bytes) {
+    (void)block; (void)bytes;
+    return nullptr;
+  }
   virtual void on_error(const SessionError &err) { (void)err; }
   // Completed function calls of completed responses (never of cancelled / incomplete ones).
   virtual void on_function_call(const FunctionCall &call) { (void)call; }
@@ -225,7 +235,12 @@ class Session {
   // larger than kMaxEventBytes is refused unparsed (warning, parse_errors): a JSON tree costs
   // several times its text. Item text kept for the replay after a reconnect is capped at
   // kMaxItemTextBytes per item (the start is kept, cut at a UTF-8 boundary).
-  static constexpr size_t kMaxEventBytes = 4 * 1024 * 1024;
+  static constexpr size_t kMaxEventBytes = 1024 * 1024;
+  // A frame at least this large is handled once libsoup has let go of it (at the next frame, the
+  // connection's close or error, or the next main-loop iteration, whichever comes first; frames
+  // keep their order), so that the engine owns its memory without a copy and decodes an audio
+  // delta in place (SessionListener::adopt_audio). Smaller frames are handled at once.
+  static constexpr size_t kInPlaceFrameBytes = 256 * 1024;
   static constexpr size_t kMaxItemTextBytes = 64 * 1024;
 
   // The listener must outlive the Session (or stop() must have returned).

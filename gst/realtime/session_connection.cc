@@ -198,6 +198,7 @@ void Session::Impl::fail(SessionError e) {
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
+  clear_timer(held_flush_);
   disarm_watchdog();
   retire(next_, false);
   retire(cur_, false);
@@ -244,6 +245,7 @@ void Session::Impl::do_stop() {
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
+  clear_timer(held_flush_);
   disarm_watchdog();
   retire(next_, false);
   retire(cur_, false);
@@ -541,6 +543,7 @@ void Session::Impl::conn_failed(Conn *c, const std::string &reason, bool fatal, 
 
 void Session::Impl::retire(std::unique_ptr<Conn> &c, bool abrupt) {
   if (!c) return;
+  flush_held_frame(c.get());  // received before the connection was let go
   // session.update events that can no longer be answered (see Session::update_acks())
   if (!c->updates_unanswered.empty()) {
     update_acks_pub.fetch_add(c->updates_unanswered.size());
@@ -648,13 +651,12 @@ void on_ws_message(SoupWebsocketConnection *, gint type, GBytes *message, gpoint
     r->impl->log(LogLevel::Warning, "ignoring a binary frame (§1.5: events are text frames)");
     return;
   }
-  gsize n = 0;
-  const char *d = static_cast<const char *>(g_bytes_get_data(message, &n));
-  r->impl->handle_frame(r->conn, d, n);
+  r->impl->on_frame(r->conn, message);
 }
 
 void on_ws_closed(SoupWebsocketConnection *ws, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
+  r->impl->flush_held_frame(r->conn);  // it came before the close
   int code = soup_websocket_connection_get_close_code(ws);
   const char *cd = soup_websocket_connection_get_close_data(ws);
   detail::CloseCause cause =
@@ -664,6 +666,7 @@ void on_ws_closed(SoupWebsocketConnection *ws, gpointer data) {
 
 void on_ws_error(SoupWebsocketConnection *, GError *err, gpointer data) {
   auto *r = static_cast<ConnRef *>(data);
+  r->impl->flush_held_frame(r->conn);  // it came before the error
   if (err && err->domain == SOUP_WEBSOCKET_ERROR && r->conn->local_error_code == 0) {
     r->conn->local_error_code = err->code;
     r->conn->local_error_msg = err->message ? err->message : "";

@@ -2,6 +2,10 @@
 // generic parser, state updates, listener callbacks, error events). docs/engine.md.
 #include "session_impl.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace rtc {
 
 namespace detail {
@@ -51,29 +55,100 @@ AudioDeltaInfo Session::Impl::next_audio_info(Conn *c, const std::string &respon
   return info;
 }
 
-void Session::Impl::handle_frame(Conn *c, const char *data, size_t len) {
+void Session::Impl::on_frame(Conn *c, GBytes *frame) {
+  flush_held_frame(c);  // an earlier large frame goes first: frames keep their order
+  gsize n = 0;
+  const char *d = static_cast<const char *>(g_bytes_get_data(frame, &n));
+  if (n < Session::kInPlaceFrameBytes || !active_) {
+    handle_frame(c, d, n);
+    return;
+  }
+  // libsoup unrefs the frame when this emission returns; from then on our reference is the only
+  // one, and g_bytes_unref_to_data() takes its memory without copying it (flush_held_frame).
   c->last_rx_us = c->last_event_us = now_us();
+  c->held_frame = g_bytes_ref(frame);
+  if (!held_flush_ && net::current()) held_flush_ = timer(0, &Impl::on_held_flush);
+}
+
+void Session::Impl::on_held_flush() {
+  g_source_unref(held_flush_);
+  held_flush_ = nullptr;
+  for (Conn *c : {cur_.get(), next_.get()})
+    if (c) flush_held_frame(c);
+}
+
+void Session::Impl::flush_held_frame(Conn *c) {
+  if (!c || !c->held_frame) return;
+  GBytes *b = c->held_frame;
+  c->held_frame = nullptr;
+  gsize n = 0;
+  auto *data = static_cast<uint8_t *>(g_bytes_unref_to_data(b, &n));
+  handle_frame(c, reinterpret_cast<const char *>(data), n, data);
+#if defined(__GLIBC__)
+  // What parsing a large frame freed (JSON trees, copies of its text) goes back to the system
+  // now, instead of staying resident in this thread's malloc arena until it is reused.
+  malloc_trim(0);
+#endif
+}
+
+// Listener memory for `max_len` decoded bytes (*handle); when the listener drops the delta,
+// scratch memory (decoded anyway, to account the item's audio) and *dropped.
+uint8_t *Session::Impl::alloc_listener_audio(size_t max_len, void **handle, bool *dropped) {
+  uint8_t *m = listener->alloc_audio(max_len, handle);
+  if (!m) {
+    *dropped = true;
+    *handle = nullptr;
+    drop_scratch_.resize(max_len);
+    m = drop_scratch_.data();
+  }
+  return m;
+}
+
+// A large frame's audio, decoded in place at `at` in *block: moved to the block's start and the
+// rest given back (g_realloc shrinks a large block with mremap), so the block is just the audio;
+// the listener takes it as it is. If it declines, the audio is copied into its memory.
+void *Session::Impl::adopt_in_place(std::unique_ptr<uint8_t, void (*)(gpointer)> *block, size_t at, size_t n,
+                                    bool *dropped) {
+  uint8_t *b = block->release();
+  memmove(b, b + at, n);
+  b = static_cast<uint8_t *>(g_realloc(b, std::max<size_t>(n, 1)));
+  block->reset(b);
+  if (void *h = listener->adopt_audio(b, n)) {
+    block->release();
+    return h;
+  }
+  void *h = nullptr;
+  memcpy(alloc_listener_audio(n, &h, dropped), b, n);
+  return h;
+}
+
+void Session::Impl::handle_frame(Conn *c, const char *data, size_t len, uint8_t *owned) {
+  // `owned` is freed on return unless a listener adopted it (the audio decoded in place).
+  std::unique_ptr<uint8_t, void (*)(gpointer)> block(owned, g_free);
+  const int64_t held_rx_us = c->last_rx_us;
+  c->last_rx_us = c->last_event_us = now_us();
+  if (owned) c->last_rx_us = held_rx_us;  // when the frame came, not when it was handled
   if (!active_) return;
   stat([](SessionStats &s) { s.events_in++; });
 
-  // Hot path (§4 response.(output_)audio.delta): decode straight into listener memory.
+  // Hot path (§4 response.(output_)audio.delta): decode straight into listener memory, or into
+  // the frame's own memory when the engine owns it.
   AudioDeltaHeader hdr;
   void *handle = nullptr;
   bool dropped = false;
   std::string perr;
-  FastParseStatus fs = parse_audio_delta_fast(
+  size_t in_place_at = SIZE_MAX;  // where the audio was decoded in `block`
+  FastParseStatus fs = parse_audio_delta_fast_at(
       data, len, &hdr,
-      [&](size_t max_len) -> uint8_t * {
-        uint8_t *m = listener->alloc_audio(max_len, &handle);
-        if (!m) {  // listener drops it; decode anyway (cheap) to account the item's audio
-          dropped = true;
-          handle = nullptr;
-          drop_scratch_.resize(max_len);
-          m = drop_scratch_.data();
+      [&](size_t max_len, const char *b64) -> uint8_t * {
+        if (block && b64) {  // decoded over its own text (the engine owns the frame)
+          in_place_at = static_cast<size_t>(b64 - data);
+          return block.get() + in_place_at;
         }
-        return m;
+        return alloc_listener_audio(max_len, &handle, &dropped);
       },
       &perr);
+  if (fs == FastParseStatus::Ok && in_place_at != SIZE_MAX) handle = adopt_in_place(&block, in_place_at, hdr.audio_len, &dropped);
   if (fs == FastParseStatus::Ok) {
     if (c != cur_.get()) {  // a renewal connection never has responses; be safe
       if (handle) listener->free_audio(handle);

@@ -72,6 +72,13 @@ struct Conn {
   SoupSession *soup = nullptr;  // not owned
   std::string display_url;
   void *ref = nullptr;  // ConnRef given to the signal handlers
+  // A large frame (Session::kInPlaceFrameBytes) received but not handled yet: libsoup still holds
+  // it during its "message" emission. Handled first thing at the next frame, close or error, or by
+  // Impl::held_flush_ (Impl::on_frame).
+  GBytes *held_frame = nullptr;
+  ~Conn() {
+    if (held_frame) g_bytes_unref(held_frame);
+  }
 };
 
 enum class CmdKind { UpdateConfig, Flush, Commit, Clear, CreateResponse, Cancel, SendText, FunctionOutput, Truncate, Delete, CloseInput };
@@ -214,6 +221,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::deque<SentChunk> unconfirmed_, resend_;
   int64_t held_bytes_ = 0;
   GSource *probe_timer_ = nullptr;
+  GSource *held_flush_ = nullptr;  // handles the held frames (Conn::held_frame) at the latest
   static constexpr int64_t kProbeIntervalUs = 200 * 1000;  // see maybe_probe()
   void send_chunk(int64_t pos, std::vector<uint8_t> &&data);
   void maybe_probe();
@@ -334,7 +342,17 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // frames / events
   void send_raw(Conn *c, const std::string &json, bool count = true);
   std::string send_event(Conn *c, const char *type, const std::function<std::string(const std::string &)> &build);
-  void handle_frame(Conn *c, const char *data, size_t len);
+  // A text frame from libsoup's "message" signal: handled at once, or held until libsoup lets go
+  // of it when it is large (Session::kInPlaceFrameBytes), so that its memory is taken, not copied.
+  void on_frame(Conn *c, GBytes *frame);
+  void flush_held_frame(Conn *c);
+  void on_held_flush();
+  // `owned`: the frame's memory (== data), g_malloc'd and the engine's, or nullptr; an audio delta
+  // is then decoded in place and the block handed to SessionListener::adopt_audio_block (freed
+  // here if it is not adopted).
+  void handle_frame(Conn *c, const char *data, size_t len, uint8_t *owned = nullptr);
+  uint8_t *alloc_listener_audio(size_t max_len, void **handle, bool *dropped);
+  void *adopt_in_place(std::unique_ptr<uint8_t, void (*)(gpointer)> *block, size_t at, size_t n, bool *dropped);
   AudioDeltaInfo next_audio_info(Conn *c, const std::string &response_id, const std::string &item_id, int output_index,
                                  int content_index, size_t bytes);
   void handle_event(Conn *c, const ServerEvent &ev);

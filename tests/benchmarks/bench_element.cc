@@ -200,6 +200,11 @@ GstPadProbeReturn src_probe(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
     }
     if (tr->consumed == 0 && tr->recording.load(std::memory_order_relaxed)) {
       const auto held = static_cast<float>(t - p.rx_us);
+      static const bool dbg = g_getenv("BENCH_DEBUG_OUT") != nullptr;
+      if (dbg)
+        std::fprintf(stderr, "delta turn %d item %s pts %.3f ms: frame->pad %.0f us, since push time %.0f us, decode %lld us\n",
+                     tr->turn.load(), p.item_id.c_str(), GST_BUFFER_PTS(buf) / 1e6, held, since_release,
+                     static_cast<long long>(p.cb_us - p.rx_us));
       tr->samples.push_back({tr->turn.load(std::memory_order_relaxed), std::min(held, since_release),
                              static_cast<float>(p.cb_us - p.rx_us), held});
     }

@@ -407,3 +407,145 @@ TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {
   EXPECT_EQ(rec.errors.back().code, "event_too_large");
   EXPECT_TRUE(rec.reconnecting.empty());
 }
+
+// Issue 12 #9: a frame of at least Session::kInPlaceFrameBytes is handled once libsoup has let go
+// of it, its audio decoded in place in the frame's memory and handed over without a copy
+// (SessionListener::adopt_audio). Frames keep their order: the large delta sits between small
+// ones and text events in one burst, and a large delta that no frame follows is still delivered.
+namespace {
+
+// Records the audio bytes and the order of audio and events; adopts blocks when `adopt`.
+class OrderRecorder : public Recorder {
+ public:
+  explicit OrderRecorder(bool adopt) : adopt_(adopt) {}
+  struct Blk {
+    std::vector<uint8_t> v;
+    uint8_t *adopted = nullptr;
+  };
+  uint8_t *alloc_audio(size_t max_bytes, void **handle) override {
+    auto *b = new Blk;
+    b->v.resize(max_bytes);
+    *handle = b;
+    return b->v.data();
+  }
+  void *adopt_audio(uint8_t *block, size_t bytes) override {
+    if (!adopt_) return nullptr;
+    adopted++;
+    adopted_bytes += bytes;
+    auto *b = new Blk;
+    b->adopted = block;
+    return b;
+  }
+  void on_audio(void *handle, size_t bytes, const rtc::AudioDeltaInfo &info) override {
+    auto *b = static_cast<Blk *>(handle);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      const uint8_t *d = b->adopted ? b->adopted : b->v.data();
+      audio.append(reinterpret_cast<const char *>(d), bytes);
+      order.push_back("audio " + info.item_id + " " + std::to_string(bytes));
+    }
+    free_audio(b);
+    cv.notify_all();
+  }
+  void free_audio(void *handle) override {
+    auto *b = static_cast<Blk *>(handle);
+    g_free(b->adopted);
+    delete b;
+  }
+  void on_server_event(const rtc::ServerEvent &ev, const rtc::EventContext &ctx) override {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      order.push_back(ev.type_name);
+    }
+    Recorder::on_server_event(ev, ctx);
+  }
+  std::atomic<int> adopted{0};
+  std::atomic<size_t> adopted_bytes{0};
+  std::string audio;               // under mu
+  std::vector<std::string> order;  // under mu
+
+ private:
+  bool adopt_;
+};
+
+std::string pcm_pattern(size_t n, int seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i++) s[i] = static_cast<char>((i * 7 + static_cast<size_t>(seed)) % 251);
+  return s;
+}
+
+std::string audio_delta(const std::string &pcm, int k) {
+  std::string b64;
+  rtc::base64_encode_append(b64, reinterpret_cast<const uint8_t *>(pcm.data()), pcm.size());
+  return R"({"type":"response.output_audio.delta","event_id":"d)" + std::to_string(k) +
+         R"(","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":")" + b64 + "\"}";
+}
+
+// Runs one session against a server that sends `frames` in one burst after the session opens.
+struct BurstRun {
+  std::unique_ptr<HostileServer> srv;
+  std::unique_ptr<rtc::Session> s;
+  void start(OrderRecorder *rec, std::vector<std::string> frames) {
+    srv = std::make_unique<HostileServer>([this, frames](HostilePeer &p, int) {
+      if (!p.open_session()) return;
+      for (auto &f : frames)
+        if (!p.send_text(f)) return;
+      while (!srv->stop_.load() && !p.eof()) p.serve(200);
+    });
+    s = std::make_unique<rtc::Session>(hostile_config(srv->url), rec);
+    s->start();
+  }
+  void stop(OrderRecorder *rec) {
+    s->stop();
+    rec->mark_stopped();
+    s.reset();
+    srv->stop();
+  }
+};
+
+}  // namespace
+
+TEST(HostileFrames, LargeAudioDeltaIsDecodedInPlaceAndKeepsItsOrder) {
+  const std::string a = pcm_pattern(960, 1), b = pcm_pattern(400 * 1000, 2), c = pcm_pattern(480, 3);
+  ASSERT_GE(audio_delta(b, 2).size(), rtc::Session::kInPlaceFrameBytes);
+  for (bool adopt : {true, false}) {
+    SCOPED_TRACE(adopt ? "listener adopts the block" : "listener declines: copied");
+    OrderRecorder rec(adopt);
+    BurstRun run;
+    run.start(&rec, {
+      R"({"type":"response.created","event_id":"e1","response":{"object":"realtime.response","id":"resp_1","status":"in_progress","status_details":null,"output":[],"conversation_id":"conv_1","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"marin"}},"usage":null,"metadata":null}})",
+      audio_delta(a, 1), audio_delta(b, 2), audio_delta(c, 3),
+      R"({"type":"response.output_audio_transcript.delta","event_id":"t1","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":"after"})",
+      R"({"type":"response.output_audio.done","event_id":"e5","response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0})",
+    });
+    ASSERT_TRUE(rec.wait_until([&] { return rec.count(ServerEventType::AudioDone) >= 1; }, 20s));
+    {
+      std::lock_guard<std::mutex> lk(rec.mu);
+      EXPECT_TRUE(rec.audio == a + b + c) << "audio differs: " << rec.audio.size() << " bytes";
+      std::vector<std::string> want = {"audio item_A 960", "audio item_A 400000", "audio item_A 480",
+                                       "response.output_audio_transcript.delta", "response.output_audio.done"};
+      std::vector<std::string> got;
+      for (auto &o : rec.order)
+        if (o.rfind("audio ", 0) == 0 || o.find("output_audio") != std::string::npos) got.push_back(o);
+      EXPECT_EQ(got, want);
+    }
+    EXPECT_EQ(rec.adopted.load(), adopt ? 1 : 0);
+    if (adopt) EXPECT_EQ(rec.adopted_bytes.load(), b.size());
+    run.stop(&rec);
+  }
+}
+
+TEST(HostileFrames, LargeAudioDeltaWithNothingAfterItIsDelivered) {
+  const std::string b = pcm_pattern(300 * 1000, 5);
+  OrderRecorder rec(true);
+  BurstRun run;
+  run.start(&rec, {audio_delta(b, 1)});
+  // No frame, close or error follows: the held frame is handled on the next loop iteration.
+  ASSERT_TRUE(rec.wait_until([&] { return rec.audio.size() >= b.size(); }, 20s)) << "the held frame never came out";
+  {
+    std::lock_guard<std::mutex> lk(rec.mu);
+    EXPECT_TRUE(rec.audio == b);
+  }
+  EXPECT_EQ(rec.adopted.load(), 1);
+  run.stop(&rec);
+}

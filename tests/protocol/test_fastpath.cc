@@ -9,6 +9,7 @@
 //   - "\u0000" and lone surrogates are malformed JSON; so are json-glib's lenient forms.
 //   - a malformed frame is Error whatever its type; a well-formed frame whose "type" is a string
 //     other than the two audio delta names is NotAudioDelta (alloc is not called).
+#include <cstring>
 #include <random>
 
 #include "test_util.h"
@@ -334,6 +335,65 @@ TEST(Base64, RoundTripAgainstGlib) {
     for (size_t i = n; i < out.size(); i++) ASSERT_EQ(out[i], 0x5a) << "len " << len << " byte " << i;
   }
 }
+// In place (the engine decodes a large frame's audio over its own text): out == in, or out some
+// bytes before in, gives the same bytes as a separate buffer, for every length (scalar and AVX2
+// paths, every padding).
+TEST(Base64, InPlaceDecodingMatchesASeparateBuffer) {
+  std::mt19937 rng(11);
+  for (size_t len = 0; len < 700; len += (len < 100 ? 1 : 7)) {
+    std::vector<uint8_t> data(len);
+    for (auto &b : data) b = static_cast<uint8_t>(rng());
+    std::string enc;
+    base64_encode_append(enc, data.data(), data.size());
+    for (size_t gap : {0u, 1u, 15u, 40u}) {
+      std::vector<uint8_t> buf(gap + enc.size(), 0x5a);
+      std::memcpy(buf.data() + gap, enc.data(), enc.size());
+      size_t n = 99;
+      ASSERT_TRUE(base64_decode(reinterpret_cast<const char *>(buf.data() + gap), enc.size(), buf.data(), &n))
+          << "len " << len << " gap " << gap;
+      ASSERT_EQ(n, len);
+      ASSERT_TRUE(std::equal(data.begin(), data.end(), buf.begin())) << "len " << len << " gap " << gap;
+    }
+  }
+}
+
+// The allocator is told where the base64 text is, and may decode over it.
+TEST(FastPath, AllocAtGetsTheTextAndMayDecodeInPlace) {
+  std::vector<uint8_t> pcm(3000);
+  for (size_t i = 0; i < pcm.size(); i++) pcm[i] = static_cast<uint8_t>(i * 13);
+  std::string b64;
+  base64_encode_append(b64, pcm.data(), pcm.size());
+  std::string frame = R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":")" + b64 + "\"}";
+  AudioDeltaHeader h;
+  std::string err;
+  const char *seen = nullptr;
+  const char *text_at = frame.data() + frame.find(b64);  // (overwritten by the decode below)
+  EXPECT_EQ(parse_audio_delta_fast_at(frame.data(), frame.size(), &h,
+                                      [&](size_t, const char *at) {
+                                        seen = at;
+                                        return reinterpret_cast<uint8_t *>(const_cast<char *>(at));
+                                      },
+                                      &err),
+            FastParseStatus::Ok)
+      << err;
+  ASSERT_EQ(seen, text_at);
+  ASSERT_EQ(h.audio_len, pcm.size());
+  EXPECT_TRUE(std::equal(pcm.begin(), pcm.end(), reinterpret_cast<const uint8_t *>(seen)));
+  EXPECT_EQ(h.item_id, "i");
+  // With JSON escapes the text is unescaped into a copy first: no place to decode in.
+  std::string esc = R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":"\u0041AAA"})";
+  seen = esc.data();
+  std::vector<uint8_t> out(8);
+  EXPECT_EQ(parse_audio_delta_fast_at(esc.data(), esc.size(), &h,
+                                      [&](size_t, const char *at) {
+                                        seen = at;
+                                        return out.data();
+                                      },
+                                      &err),
+            FastParseStatus::Ok);
+  EXPECT_EQ(seen, nullptr);
+}
+
 TEST(Base64, InvalidCharacterAtEveryPosition) {
   std::mt19937 rng(6);
   for (size_t len : {36, 48, 96, 150, 3000}) {
