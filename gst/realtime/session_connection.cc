@@ -543,7 +543,15 @@ void Session::Impl::conn_failed(Conn *c, const std::string &reason, bool fatal, 
 
 void Session::Impl::retire(std::unique_ptr<Conn> &c, bool abrupt) {
   if (!c) return;
-  flush_held_frame(c.get());  // received before the connection was let go
+  // A frame still held is dropped with the connection: dispatching it here could re-enter the
+  // decisions that retire connections. (Only audio deltas are held, and only until the next frame,
+  // close, error or loop iteration: a connection retired in between loses at most that delta, as if
+  // it had died a moment earlier.)
+  if (c->held_frame) {
+    g_bytes_unref(c->held_frame);
+    c->held_frame = nullptr;
+    log(LogLevel::Info, "a received audio delta was dropped with its connection");
+  }
   // session.update events that can no longer be answered (see Session::update_acks())
   if (!c->updates_unanswered.empty()) {
     update_acks_pub.fetch_add(c->updates_unanswered.size());

@@ -2,6 +2,8 @@
 // generic parser, state updates, listener callbacks, error events). docs/engine.md.
 #include "session_impl.h"
 
+#include <cstring>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -55,17 +57,60 @@ AudioDeltaInfo Session::Impl::next_audio_info(Conn *c, const std::string &respon
   return info;
 }
 
+namespace {
+// The value of "type" when it is the frame's first member (as services send it), else empty. It
+// only picks the frames worth holding and the audio that the event size limit spares; how a frame
+// is handled is decided by the parsers.
+std::string leading_type(const char *d, size_t n) {
+  const char *p = d, *end = d + std::min<size_t>(n, 256);
+  auto ws = [&] {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  };
+  auto lit = [&](const char *t) {
+    const size_t k = strlen(t);
+    if (static_cast<size_t>(end - p) < k || memcmp(p, t, k) != 0) return false;
+    p += k;
+    return true;
+  };
+  ws();
+  if (!lit("{")) return {};
+  ws();
+  if (!lit("\"type\"")) return {};
+  ws();
+  if (!lit(":")) return {};
+  ws();
+  if (!lit("\"")) return {};
+  const char *b = p;
+  while (p < end && *p != '"' && *p != '\\') p++;
+  if (p >= end || *p != '"') return {};
+  return std::string(b, p);
+}
+
+bool is_audio_delta_name(const std::string &t) {
+  return t == "response.output_audio.delta" || t == "response.audio.delta" || t == "session.output_audio.delta";
+}
+}  // namespace
+
 void Session::Impl::on_frame(Conn *c, GBytes *frame) {
   flush_held_frame(c);  // an earlier large frame goes first: frames keep their order
+  if (c != cur_.get() && c != next_.get()) return;  // retired meanwhile: its later frames are not ours
   gsize n = 0;
   const char *d = static_cast<const char *>(g_bytes_get_data(frame, &n));
-  if (n < Session::kInPlaceFrameBytes || !active_) {
+  // Only conversation audio deltas are held (the fast path decodes them in place); any other
+  // frame is handled at once, so holding never delays a decision (errors, session updates).
+  bool hold = false;
+  if (n >= Session::kInPlaceFrameBytes && active_) {
+    const std::string t = leading_type(d, n);
+    hold = t == "response.output_audio.delta" || t == "response.audio.delta";
+  }
+  if (!hold) {
     handle_frame(c, d, n);
+    if (n >= Session::kInPlaceFrameBytes) trim_after_large_frame();
     return;
   }
   // libsoup unrefs the frame when this emission returns; from then on our reference is the only
   // one, and g_bytes_unref_to_data() takes its memory without copying it (flush_held_frame).
-  c->last_rx_us = c->last_event_us = now_us();
+  c->last_rx_us = c->last_event_us = c->held_rx_us = now_us();
   c->held_frame = g_bytes_ref(frame);
   if (!held_flush_ && net::current()) held_flush_ = timer(0, &Impl::on_held_flush);
 }
@@ -84,9 +129,17 @@ void Session::Impl::flush_held_frame(Conn *c) {
   gsize n = 0;
   auto *data = static_cast<uint8_t *>(g_bytes_unref_to_data(b, &n));
   handle_frame(c, reinterpret_cast<const char *>(data), n, data);
+  trim_after_large_frame();
+}
+
+// What handling a large frame freed (its text, JSON trees) goes back to the system instead of
+// staying resident in this thread's malloc arena (glibc; at most once a second per session: it
+// walks every arena of the process).
+void Session::Impl::trim_after_large_frame() {
 #if defined(__GLIBC__)
-  // What parsing a large frame freed (JSON trees, copies of its text) goes back to the system
-  // now, instead of staying resident in this thread's malloc arena until it is reused.
+  const int64_t now = now_us();
+  if (now - last_trim_us_ < 1000 * 1000) return;
+  last_trim_us_ = now;
   malloc_trim(0);
 #endif
 }
@@ -125,9 +178,16 @@ void *Session::Impl::adopt_in_place(std::unique_ptr<uint8_t, void (*)(gpointer)>
 void Session::Impl::handle_frame(Conn *c, const char *data, size_t len, uint8_t *owned) {
   // `owned` is freed on return unless a listener adopted it (the audio decoded in place).
   std::unique_ptr<uint8_t, void (*)(gpointer)> block(owned, g_free);
-  const int64_t held_rx_us = c->last_rx_us;
-  c->last_rx_us = c->last_event_us = now_us();
-  if (owned) c->last_rx_us = held_rx_us;  // when the frame came, not when it was handled
+  const int64_t now = now_us();
+  c->last_event_us = now;
+  // A held frame's audio is stamped with when it came (AudioDeltaInfo::receive_time_us), not when
+  // it was handled; the transport's liveness keeps the latest time.
+  struct RxTime {
+    Conn *c;
+    int64_t keep;
+    ~RxTime() { c->last_rx_us = std::max(c->last_rx_us, keep); }
+  } rx{c, std::max(c->last_rx_us, now)};
+  c->last_rx_us = owned ? c->held_rx_us : now;
   if (!active_) return;
   stat([](SessionStats &s) { s.events_in++; });
 
@@ -185,7 +245,7 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len, uint8_t 
     log(LogLevel::Warning, "invalid audio delta (" + std::to_string(len) + " bytes): " + perr);
     return;
   }
-  if (len > Session::kMaxEventBytes) {
+  if (len > Session::kMaxEventBytes && !is_audio_delta_name(leading_type(data, len))) {
     stat([](SessionStats &s) { s.parse_errors++; });
     std::string msg = "server event of " + std::to_string(len) + " bytes refused (non-audio events are limited to " +
                       std::to_string(Session::kMaxEventBytes) + " bytes)";

@@ -76,6 +76,10 @@ struct Conn {
   // it during its "message" emission. Handled first thing at the next frame, close or error, or by
   // Impl::held_flush_ (Impl::on_frame).
   GBytes *held_frame = nullptr;
+  int64_t held_rx_us = 0;  // when it came
+  Conn() = default;
+  Conn(const Conn &) = delete;
+  Conn &operator=(const Conn &) = delete;
   ~Conn() {
     if (held_frame) g_bytes_unref(held_frame);
   }
@@ -347,8 +351,10 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_frame(Conn *c, GBytes *frame);
   void flush_held_frame(Conn *c);
   void on_held_flush();
+  void trim_after_large_frame();
+  int64_t last_trim_us_ = 0;
   // `owned`: the frame's memory (== data), g_malloc'd and the engine's, or nullptr; an audio delta
-  // is then decoded in place and the block handed to SessionListener::adopt_audio_block (freed
+  // is then decoded in place and the block handed to SessionListener::adopt_audio (freed
   // here if it is not adopted).
   void handle_frame(Conn *c, const char *data, size_t len, uint8_t *owned = nullptr);
   uint8_t *alloc_listener_audio(size_t max_len, void **handle, bool *dropped);
