@@ -193,8 +193,8 @@ void Session::Impl::set_state(SessionState s, const std::string &detail) {
   if (active_) listener->on_state(s, detail);
 }
 
-void Session::Impl::fail(SessionError e) {
-  settle_held(false, true);  // nothing of the failed session is re-sent: reported dropped
+// What a failure and a stop both end: the connection timers and both connections.
+void Session::Impl::end_connections() {
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
@@ -202,6 +202,11 @@ void Session::Impl::fail(SessionError e) {
   disarm_watchdog();
   retire(next_, false);
   retire(cur_, false);
+}
+
+void Session::Impl::fail(SessionError e) {
+  settle_held(false, true);  // nothing of the failed session is re-sent: reported dropped
+  end_connections();
   // Nothing of this session survives a failure: a later start() begins a fresh session (no
   // reconnect report, no replay, no queued response.create / command of before the failure).
   size_t ndef = deferred_.size();
@@ -242,13 +247,7 @@ void Session::Impl::do_stop() {
   state_ = SessionState::Idle;
   state_pub.store(static_cast<int>(SessionState::Idle));
   stat([&](SessionStats &x) { x.state = SessionState::Idle; });
-  clear_timer(backoff_timer_);
-  clear_timer(renew_timer_);
-  clear_timer(renew_retry_timer_);
-  clear_timer(held_flush_);
-  disarm_watchdog();
-  retire(next_, false);
-  retire(cur_, false);
+  end_connections();
   reset_conversation();
   {
     std::lock_guard<std::mutex> lk(mu);

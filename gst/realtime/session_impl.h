@@ -313,6 +313,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void conn_failed(Conn *c, const std::string &reason, bool fatal, SessionError *err);
   void conn_lost(Conn *c, const std::string &reason, int fatal_close);
   void retire(std::unique_ptr<Conn> &c, bool abrupt);
+  void end_connections();
   void schedule_reconnect(const std::string &reason);
   void clear_timer(GSource *&t) {
     if (t) {
