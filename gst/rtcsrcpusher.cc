@@ -147,6 +147,55 @@ static void consider_text_pads_locked(RtcPriv *p, const OutSettings &os,
   }
 }
 
+// Live: the next piece of at most `piece` samples from the front of the audio queue. A delta's
+// tail shorter than a piece is completed from the deltas of the same item that follow it without a
+// gap (when they are queued already), so that a sink gets whole pieces: a sink that renders one
+// buffer at a time then always has one piece in hand (after a 3 ms tail it would have 3 ms).
+static void take_live_piece_locked(RtcPriv *p, int64_t piece, OutItem *out) {
+  auto &q = p->q[kAudioPad];
+  const GstClockTime half_sample = GST_SECOND / (2 * (GstClockTime)p->out_rate);
+  const OutItem &first = q.front();
+  out->kind = OutItem::Buffer;
+  out->rt = first.rt;
+  out->dur = 0;
+  out->buf = nullptr;
+  out->resp = first.resp;
+  out->item_id = first.item_id;
+  out->samples = 0;
+  out->discont = first.discont;
+  while (!q.empty() && out->samples < piece) {
+    OutItem &h = q.front();
+    if (!h.buf) break;
+    if (out->samples > 0) {  // only the same item, contiguous, no discontinuity
+      const GstClockTime end = out->rt + out->dur;
+      const bool contiguous = h.rt + half_sample >= end && h.rt <= end + half_sample;
+      if (h.item_id != out->item_id || h.resp != out->resp || h.discont || !contiguous) break;
+    }
+    const int64_t take = std::min(h.samples, piece - out->samples);
+    GstBuffer *part;
+    GstClockTime part_dur;
+    if (take >= h.samples) {
+      part = h.buf;
+      part_dur = h.dur;
+      h.buf = nullptr;
+      q.pop_front();
+    } else {
+      part_dur = gst_util_uint64_scale_int_round((guint64)take, GST_SECOND, p->out_rate);
+      part = gst_buffer_copy_region(h.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(take * p->out_bpf));
+      GstBuffer *rest = gst_buffer_copy_region(h.buf, GST_BUFFER_COPY_ALL, (gsize)(take * p->out_bpf), -1);
+      gst_buffer_unref(h.buf);
+      h.buf = rest;
+      h.rt += part_dur;
+      h.dur -= std::min(h.dur, part_dur);
+      h.samples -= take;
+      h.discont = false;
+    }
+    out->buf = out->buf ? gst_buffer_append(out->buf, part) : part;
+    out->dur += part_dur;
+    out->samples += take;
+  }
+}
+
 // next_item_locked: takes the next queued item of `pad` (live audio in pieces of
 // rtcgst::kLivePushChunk when `pace_audio`); text items are stamped at `rt`.
 static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_audio, OutItem *out) {
@@ -155,25 +204,8 @@ static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_a
     GstClockTime rt;
   } best{pad, rt};
   auto &q = p->q[best.pad];
-  const int64_t piece = (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND);
-  if (best.pad == kAudioPad && pace_audio && q.front().samples > piece) {
-    // Live: pushed in pieces, so what is pushed ahead stays within the lead plus one piece.
-    OutItem &f = q.front();
-    out->kind = OutItem::Buffer;
-    out->rt = f.rt;
-    out->dur = gst_util_uint64_scale_int_round((guint64)piece, GST_SECOND, p->out_rate);
-    out->buf = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, 0, (gsize)(piece * p->out_bpf));
-    out->resp = f.resp;
-    out->item_id = f.item_id;
-    out->samples = piece;
-    out->discont = f.discont;
-    GstBuffer *rest = gst_buffer_copy_region(f.buf, GST_BUFFER_COPY_ALL, (gsize)(piece * p->out_bpf), -1);
-    gst_buffer_unref(f.buf);
-    f.buf = rest;
-    f.rt += out->dur;
-    f.dur -= std::min(f.dur, out->dur);
-    f.samples -= piece;
-    f.discont = false;
+  if (best.pad == kAudioPad && pace_audio && q.front().buf) {
+    take_live_piece_locked(p, (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND), out);
   } else {
     *out = std::move(q.front());
     q.pop_front();
