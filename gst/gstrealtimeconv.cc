@@ -426,6 +426,16 @@ static gboolean gst_realtimeconv_set_clock(GstElement *element, GstClock *clock)
   return GST_ELEMENT_CLASS(gst_realtimeconv_parent_class)->set_clock(element, clock);
 }
 
+// The preroll watch (docs/reliability.md "Preroll watch") runs while the element is READY->PAUSED
+// or PLAYING->PAUSED, until PLAYING: `fresh` forgets the push in progress (a new start), otherwise a
+// push already blocked in a sink's preroll is still measured from its start.
+static void arm_preroll_watch(GstRealtimeConv *self, bool fresh) {
+  RtcPriv *p = self->priv;
+  rtcgst::preroll_watch_stop(&p->preroll_timer);
+  GstPad *pads[kNumPads] = {pad_of(self, 0), pad_of(self, 1), pad_of(self, 2)};
+  p->preroll_timer = rtcgst::preroll_watch_start(GST_ELEMENT(self), &p->preroll_watch, pads, kNumPads, fresh);
+}
+
 static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, GstStateChange transition) {
   GstRealtimeConv *self = GST_REALTIMECONV(element);
   RtcPriv *p = self->priv;
@@ -440,10 +450,7 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         gst_flow_combiner_reset(p->flow_combiner);
       }
       start_ctl_task(self);
-      {
-        GstPad *pads[kNumPads] = {pad_of(self, 0), pad_of(self, 1), pad_of(self, 2)};
-        p->preroll_timer = rtcgst::preroll_watch_start(element, &p->preroll_watch, pads, kNumPads);
-      }
+      arm_preroll_watch(self, true);
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING: {
@@ -467,6 +474,7 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
         std::lock_guard<std::mutex> g(p->clock_mutex);
         p->playing = false;
       }
+      arm_preroll_watch(self, false);  // prerolling again: a blocked push is reported again
       std::lock_guard<std::mutex> g(p->lock);
       // The sinks downstream have gone to PAUSED (ASYNC) and preroll on their next buffer or GAP:
       // a sparse pad (captions held, no transcript) may have none for seconds, so each pad gets
@@ -499,6 +507,11 @@ static GstStateChangeReturn gst_realtimeconv_change_state(GstElement *element, G
   }
 
   switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      // PLAYING: no preroll to watch (the watch only reports on the way to PLAYING), so no timer
+      // wakes the system clock thread twice a second per element for nothing.
+      rtcgst::preroll_watch_stop(&p->preroll_timer);
+      break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       gst_element_post_message(element, gst_message_new_progress(GST_OBJECT(self), GST_PROGRESS_TYPE_START,
                                                                  "connect", "Connecting to the Realtime endpoint"));

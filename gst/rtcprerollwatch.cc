@@ -105,8 +105,9 @@ gboolean on_tick(GstClock *, GstClockTime, GstClockID, gpointer data) {
 
 }  // namespace
 
-GstClockID preroll_watch_start(GstElement *element, PrerollWatch *watch, GstPad *const *pads, int n_pads) {
-  watch->reset();
+GstClockID preroll_watch_start(GstElement *element, PrerollWatch *watch, GstPad *const *pads, int n_pads,
+                               bool reset) {
+  if (reset) watch->reset();
   GstClock *clock = gst_system_clock_obtain();
   GstClockID id = gst_clock_new_periodic_id(clock, gst_clock_get_time(clock) + PrerollWatch::kCheckIntervalUs * GST_USECOND,
                                             PrerollWatch::kCheckIntervalUs * GST_USECOND);

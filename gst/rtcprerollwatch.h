@@ -47,8 +47,12 @@ class PrerollWatch {
 // streaming threads) that runs check() for `element` and posts a CORE/PAD WARNING naming the
 // blocked pad, the src pads linked straight to a sink, and the fix. `pads`: the src pads by index
 // (as given to push_begin()). The timer holds a reference on the element; stop it with
-// preroll_watch_stop() (e.g. PAUSED -> READY). Returns the timer id (nullptr on failure).
-GstClockID preroll_watch_start(GstElement *element, PrerollWatch *watch, GstPad *const *pads, int n_pads);
+// preroll_watch_stop() (e.g. PAUSED -> PLAYING: only a pipeline on its way to PLAYING is watched).
+// `reset`: forget the push in progress (a new start); false when resuming the watch (PLAYING ->
+// PAUSED), so that a push already blocked counts from its start. Returns the timer id (nullptr on
+// failure).
+GstClockID preroll_watch_start(GstElement *element, PrerollWatch *watch, GstPad *const *pads, int n_pads,
+                               bool reset = true);
 void preroll_watch_stop(GstClockID *timer);
 
 // Whether the pipeline containing `element` is prerolling on its way to PLAYING: the top-level

@@ -80,23 +80,32 @@ void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {
 // soup_websocket_connection_send_message() sends its type as the opcode: 0x9 = ping, in order with
 // the data frames). The pong echoes "rtc:<sent_off>": the server has read every frame before it
 // (frames are processed in order, RFC 6455 §5.5.2/§5.5.3).
-void Session::Impl::maybe_probe() {
+Conn *Session::Impl::probe_candidate() {
   Conn *c = cur_.get();
-  if (!c || !c->ws || unconfirmed_.empty() || c->probed_off >= c->sent_off) return;
+  if (!c || !c->ws || unconfirmed_.empty() || c->probed_off >= c->sent_off) return nullptr;
+  if (soup_websocket_connection_get_state(c->ws) != SOUP_WEBSOCKET_STATE_OPEN) return nullptr;
+  return c;
+}
+
+void Session::Impl::maybe_probe() {
   // Not on a network thread: the engine is driven synchronously by its caller (a white-box test
-  // driver), with no loop for the probe timer or the pong; that caller confirms delivery itself.
+  // driver), with no loop for the probe tick or the pong; that caller confirms delivery itself.
   if (!net::current()) return;
-  if (soup_websocket_connection_get_state(c->ws) != SOUP_WEBSOCKET_STATE_OPEN) return;
+  Conn *c = probe_candidate();
+  if (!c) return;
   int64_t now = now_us();
-  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs; the only
-  // timer is the tail probe, which proves the last chunks once sending stops: each send that
-  // cannot probe re-arms it a full interval later, so while audio streams it never fires (one
-  // pong per interval, not a timer wake-up and a pong: docs/engine.md "Delivery probes").
-  clear_timer(probe_timer_);
+  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs. The chunks
+  // sent in between are proven by the next one; the last ones, once sending stops, by the tail
+  // probe: the network thread's shared kProbeTickMs tick (one timer for all its sessions, not a
+  // timer per session re-armed on every send), docs/engine.md "Delivery probes".
   if (now - c->last_probe_us < kProbeIntervalUs) {
-    probe_timer_ = timer(static_cast<unsigned>(kProbeIntervalUs / 1000), &Impl::on_probe_timer);
+    arm_tail_probe();
     return;
   }
+  send_probe(c, now);
+}
+
+void Session::Impl::send_probe(Conn *c, int64_t now) {
   std::string p = "rtc:" + std::to_string(c->sent_off);
   GBytes *b = g_bytes_new(p.data(), p.size());
   soup_websocket_connection_send_message(c->ws, static_cast<SoupWebsocketDataType>(0x09), b);
@@ -105,10 +114,36 @@ void Session::Impl::maybe_probe() {
   c->last_probe_us = now;
 }
 
-void Session::Impl::on_probe_timer() {
-  g_source_unref(probe_timer_);
-  probe_timer_ = nullptr;
-  if (active_) maybe_probe();
+void Session::Impl::arm_tail_probe() {
+  if (probe_tick_) return;
+  using W = std::weak_ptr<Impl>;
+  probe_tick_ = net::add_tick(
+      [](gpointer d) -> bool {
+        auto self = static_cast<W *>(d)->lock();
+        return self && self->on_probe_tick();
+      },
+      new W(weak_from_this()), [](gpointer d) { delete static_cast<W *>(d); }, kProbeTickMs);
+}
+
+void Session::Impl::disarm_tail_probe() {
+  if (!probe_tick_) return;
+  net::remove_tick(probe_tick_);
+  probe_tick_ = nullptr;
+}
+
+// The tail probe: registered while input was sent and not probed. It probes once the last probe is
+// an interval old (so while audio streams, the sends keep probing and this does nothing), and
+// leaves the tick when nothing is left to probe. The last chunks are thus proven at most
+// kProbeIntervalUs + kProbeTickMs after they were sent.
+bool Session::Impl::on_probe_tick() {
+  Conn *c = active_ ? probe_candidate() : nullptr;
+  if (!c) {
+    probe_tick_ = nullptr;  // returning false: the tick frees the handle
+    return false;
+  }
+  int64_t now = now_us();
+  if (now - c->last_probe_us >= kProbeIntervalUs) send_probe(c, now);
+  return true;
 }
 
 void Session::Impl::confirm(Conn *c, uint64_t off) {
@@ -164,7 +199,7 @@ void Session::Impl::requeue_unconfirmed() {
 // Renewal switch (as_delivered: the old connection is closed cleanly after its frames; its
 // uncommitted input is lost by design, see maybe_switch), failure or stop (dropped).
 void Session::Impl::settle_held(bool as_delivered, bool report) {
-  clear_timer(probe_timer_);
+  disarm_tail_probe();
   for (auto *q : {&unconfirmed_, &resend_}) {
     for (auto &o : *q) {
       int64_t n = static_cast<int64_t>(o.data.size());

@@ -179,6 +179,76 @@ TEST(EngineUnit, SessionInputMapAcrossGaps) {
   EXPECT_EQ(t.to_caller(0), -1);
 }
 
+// The network thread's shared ticks (net::add_tick): one timer per period for all registrants.
+// Two periods run side by side; a registrant leaves by returning false or by remove_tick(), even
+// from inside another registrant's callback of the same pass, and its destroy runs exactly once.
+TEST(EngineUnit, SharedTicksOfTwoPeriods) {
+  struct St {
+    std::mutex mu;
+    std::condition_variable cv;
+    int fast = 0, slow = 0, victim = 0, destroyed = 0;
+    gpointer victim_handle = nullptr;
+  };
+  auto st = std::make_shared<St>();
+  struct Reg {
+    std::shared_ptr<St> st;
+  };
+  rtc::net::post(
+      rtc::net::loop_at(0),
+      [](gpointer d) -> gboolean {
+        auto st = *static_cast<std::shared_ptr<St> *>(d);
+        auto destroy = [](gpointer p) {
+          auto *r = static_cast<Reg *>(p);
+          {
+            std::lock_guard<std::mutex> lk(r->st->mu);
+            r->st->destroyed++;
+            r->st->cv.notify_all();
+          }
+          delete r;
+        };
+        // Registered first, so that the fast one's first pass sees it already registered.
+        st->victim_handle = rtc::net::add_tick(
+            [](gpointer p) -> bool {
+              auto &s = *static_cast<Reg *>(p)->st;
+              std::lock_guard<std::mutex> lk(s.mu);
+              s.victim++;
+              return true;
+            },
+            new Reg{st}, destroy, 20);
+        rtc::net::add_tick(
+            [](gpointer p) -> bool {
+              auto &s = *static_cast<Reg *>(p)->st;
+              gpointer victim = nullptr;
+              bool more;
+              {
+                std::lock_guard<std::mutex> lk(s.mu);
+                more = ++s.fast < 3;
+                if (s.fast == 1) std::swap(victim, s.victim_handle);
+                s.cv.notify_all();
+              }
+              if (victim) rtc::net::remove_tick(victim);  // inside the same pass
+              return more;
+            },
+            new Reg{st}, destroy, 20);
+        rtc::net::add_tick(
+            [](gpointer p) -> bool {
+              auto &s = *static_cast<Reg *>(p)->st;
+              std::lock_guard<std::mutex> lk(s.mu);
+              s.cv.notify_all();
+              return ++s.slow < 2;
+            },
+            new Reg{st}, destroy, 50);
+        return G_SOURCE_REMOVE;
+      },
+      new std::shared_ptr<St>(st), [](gpointer d) { delete static_cast<std::shared_ptr<St> *>(d); });
+  std::unique_lock<std::mutex> lk(st->mu);
+  ASSERT_TRUE(st->cv.wait_for(lk, 10s, [&] { return st->destroyed == 3; }))
+      << "fast " << st->fast << ", slow " << st->slow << ", destroyed " << st->destroyed;
+  EXPECT_EQ(st->fast, 3);
+  EXPECT_EQ(st->slow, 2);
+  EXPECT_LE(st->victim, 1) << "removed during the first pass: it runs in that pass at most";
+}
+
 TEST(EngineUnit, EventTypeMapIsBounded) {
   rtc::detail::EventTypeMap m(3);
   m.add("a", "x.a");
