@@ -26,15 +26,6 @@ struct Tick {
   gpointer data;
   GDestroyNotify destroy;
   bool alive;
-  unsigned period_ms;
-};
-
-// The registrants of one tick period on one thread, and its one timer.
-struct TickGroup {
-  unsigned period_ms = 0;
-  std::vector<Tick *> ticks;
-  GSource *src = nullptr;
-  bool ticking = false;  // inside tick_dispatch: removals only mark, compacted afterwards
 };
 
 }  // namespace
@@ -56,8 +47,10 @@ struct Loop {
   std::vector<PostItem> queue;  // under qmu
   GSource *post_src = nullptr;  // under qmu; null while no thread runs
   std::vector<PostItem> spare;  // this thread only (recycled batch storage)
-  // Shared ticks, one group per period (this thread only; a few periods at most).
-  std::map<unsigned, TickGroup> tick_groups;
+  // Shared 1 s tick (this thread only).
+  std::vector<Tick *> ticks;
+  GSource *tick_src = nullptr;
+  bool ticking = false;  // inside tick_dispatch: removals only mark, compacted afterwards
 };
 
 namespace {
@@ -164,28 +157,28 @@ void tick_free(Tick *t) {
   delete t;
 }
 
-void tick_stop_source(TickGroup &g) {
-  if (!g.src) return;
-  g_source_destroy(g.src);
-  g_source_unref(g.src);
-  g.src = nullptr;
+void tick_stop_source(Loop &l) {
+  if (!l.tick_src) return;
+  g_source_destroy(l.tick_src);
+  g_source_unref(l.tick_src);
+  l.tick_src = nullptr;
 }
 
 gboolean tick_dispatch(gpointer data) {
-  TickGroup &g = *static_cast<TickGroup *>(data);
-  g.ticking = true;
-  const size_t n = g.ticks.size();  // registered during this pass: first tick on the next one
+  Loop &l = *static_cast<Loop *>(data);
+  l.ticking = true;
+  const size_t n = l.ticks.size();  // registered during this pass: first tick on the next one
   for (size_t i = 0; i < n; i++) {
-    Tick *t = g.ticks[i];
+    Tick *t = l.ticks[i];
     if (t->alive && !t->fn(t->data)) t->alive = false;
   }
-  g.ticking = false;
+  l.ticking = false;
   std::vector<Tick *> dead;
-  auto keep = std::stable_partition(g.ticks.begin(), g.ticks.end(), [](Tick *t) { return t->alive; });
-  dead.assign(keep, g.ticks.end());
-  g.ticks.erase(keep, g.ticks.end());
+  auto keep = std::stable_partition(l.ticks.begin(), l.ticks.end(), [](Tick *t) { return t->alive; });
+  dead.assign(keep, l.ticks.end());
+  l.ticks.erase(keep, l.ticks.end());
   for (Tick *t : dead) tick_free(t);
-  if (g.ticks.empty()) tick_stop_source(g);
+  if (l.ticks.empty()) tick_stop_source(l);
   return G_SOURCE_CONTINUE;  // tick_stop_source() destroyed it if nobody is left
 }
 
@@ -231,11 +224,9 @@ gpointer thread_main(gpointer data) {
   while (g_main_context_iteration(ctx, FALSE)) {
   }
   post_teardown(l);
-  for (auto &kv : l.tick_groups) {
-    tick_stop_source(kv.second);
-    for (Tick *t : kv.second.ticks) tick_free(t);
-    kv.second.ticks.clear();
-  }
+  tick_stop_source(l);
+  for (Tick *t : l.ticks) tick_free(t);
+  l.ticks.clear();
   g_main_context_pop_thread_default(ctx);
   tls_loop = nullptr;
   return nullptr;
@@ -325,18 +316,15 @@ void post(Loop *l, GSourceFunc fn, gpointer data, GDestroyNotify destroy) {
   if (destroy) destroy(data);
 }
 
-gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy, unsigned period_ms) {
+gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy) {
   Loop &l = current_or_die("add_tick");
-  period_ms = std::max(1u, period_ms);
-  TickGroup &g = l.tick_groups[period_ms];
-  g.period_ms = period_ms;
-  auto *t = new Tick{fn, data, destroy, true, period_ms};
-  g.ticks.push_back(t);
-  if (!g.src) {
-    g.src = g_timeout_source_new(period_ms);
-    g_source_set_name(g.src, "rtc-net shared tick");
-    g_source_set_callback(g.src, tick_dispatch, &g, nullptr);
-    g_source_attach(g.src, l.ctx);
+  auto *t = new Tick{fn, data, destroy, true};
+  l.ticks.push_back(t);
+  if (!l.tick_src) {
+    l.tick_src = g_timeout_source_new(1000);
+    g_source_set_name(l.tick_src, "rtc-net 1 s tick");
+    g_source_set_callback(l.tick_src, tick_dispatch, &l, nullptr);
+    g_source_attach(l.tick_src, l.ctx);
   }
   return t;
 }
@@ -345,16 +333,13 @@ void remove_tick(gpointer handle) {
   Loop &l = current_or_die("remove_tick");
   auto *t = static_cast<Tick *>(handle);
   if (!t || !t->alive) return;
-  auto git = l.tick_groups.find(t->period_ms);
-  if (git == l.tick_groups.end()) return;  // not this thread's (contract violation): leave it to its owner
-  TickGroup &g = git->second;
-  auto it = std::find(g.ticks.begin(), g.ticks.end(), t);
-  if (it == g.ticks.end()) return;  // not this thread's (contract violation): leave it to its owner
   t->alive = false;
-  if (g.ticking) return;  // tick_dispatch() frees it after its pass
-  g.ticks.erase(it);
+  if (l.ticking) return;  // tick_dispatch() frees it after its pass
+  auto it = std::find(l.ticks.begin(), l.ticks.end(), t);
+  if (it == l.ticks.end()) return;  // not this thread's (contract violation): leave it to its owner
+  l.ticks.erase(it);
   tick_free(t);
-  if (g.ticks.empty()) tick_stop_source(g);
+  if (l.ticks.empty()) tick_stop_source(l);
 }
 
 GSource *add_timeout(unsigned ms, GSourceFunc fn, gpointer data, GDestroyNotify destroy) {

@@ -50,14 +50,12 @@ void post(Loop *loop, GSourceFunc fn, gpointer data, GDestroyNotify destroy);
 // g_source_unref it, on the same thread).
 GSource *add_timeout(unsigned ms, GSourceFunc fn, gpointer data, GDestroyNotify destroy);
 
-// A shared periodic tick: ONE timer per period for every registrant of the thread instead of one
-// timer source per Session (the main context scans every attached source on each loop pass, and a
-// timer created and destroyed per event costs a source attach each time). fn(data) runs about
-// every period_ms until it returns false or remove_tick(handle) is called; destroy(data) is called
-// then (or at shutdown). Returns a handle. The timer of a period exists only while it has
-// registrants.
+// A shared ~1 s tick: ONE timer for every registrant of the thread instead of one timer source
+// per Session (the main context scans every attached source on each loop pass). fn(data) runs
+// about once per second until it returns false or remove_tick(handle) is called; destroy(data) is
+// called then (or at shutdown). Returns a handle.
 using TickFn = bool (*)(gpointer data);
-gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy, unsigned period_ms = 1000);
+gpointer add_tick(TickFn fn, gpointer data, GDestroyNotify destroy);
 void remove_tick(gpointer handle);
 
 // The thread's SoupSession for (proxy, ca_file): "" / "" is the default one shared by all

@@ -771,6 +771,7 @@ void Session::Impl::watchdog_pass() {
   };
   check(next_.get());
   if (active_ && check(cur_.get())) return;
+  if (active_) tail_probe(now);
   // Half-open: frames go out but nothing proves the server reads them (no pong to the probes).
   if (active_ && cur_ && cur_->ws && !unconfirmed_.empty() && now - unconfirmed_.front().sent_us > limit) {
     maybe_probe();

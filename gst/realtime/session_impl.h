@@ -224,17 +224,13 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   };
   std::deque<SentChunk> unconfirmed_, resend_;
   int64_t held_bytes_ = 0;
-  gpointer probe_tick_ = nullptr;  // net::add_tick() handle: the tail probe (maybe_probe)
   GSource *held_flush_ = nullptr;  // handles the held frames (Conn::held_frame) at the latest
   static constexpr int64_t kProbeIntervalUs = 200 * 1000;  // see maybe_probe()
-  static constexpr unsigned kProbeTickMs = 100;            // the tail probe's shared tick
   void send_chunk(int64_t pos, std::vector<uint8_t> &&data);
   Conn *probe_candidate();  // the connection with input sent and not probed yet, or nullptr
-  void maybe_probe();
+  void maybe_probe(bool now_or_never = false);
   void send_probe(Conn *c, int64_t now);
-  void arm_tail_probe();
-  void disarm_tail_probe();
-  bool on_probe_tick();
+  void tail_probe(int64_t now);  // from watchdog_pass()
   void confirm(Conn *c, uint64_t off);
   void requeue_unconfirmed();
   void settle_held(bool as_delivered, bool report);  // at renewal / failure / stop

@@ -12,7 +12,7 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
   // §3.3: append chunks of chunk_ms; no acknowledgement. Sent only in Ready (§10.1: after
   // session.updated the session has its configured input format).
   if (!cur_ || !cur_->ws || state_ != SessionState::Ready) return;
-  bool sent = false;
+  bool sent = false, window_full = false;
   // audio of a lost connection first (older than anything in abuf)
   while (!resend_.empty()) {
     SentChunk ch = std::move(resend_.front());
@@ -29,7 +29,10 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
       size_t avail = abuf.size() - aoff;
       // send window: streaming stops while the offline buffer's worth is not proven read (it
       // resumes on confirm()); a command's own audio (limit_pos) always goes out before it
-      if (limit_pos == INT64_MAX && held_bytes_ >= static_cast<int64_t>(limit_bytes)) break;
+      if (limit_pos == INT64_MAX && held_bytes_ >= static_cast<int64_t>(limit_bytes)) {
+        window_full = true;
+        break;
+      }
       if (avail >= chunk_bytes && (limit_pos == INT64_MAX || abuf_pos + static_cast<int64_t>(chunk_bytes) <= limit_pos)) {
         take = chunk_bytes;
       } else if (limit_pos != INT64_MAX && limit_pos > abuf_pos) {
@@ -52,10 +55,10 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
     send_chunk(pos, std::vector<uint8_t>(scratch_.begin(), scratch_.end()));
     sent = true;
   }
-  if (sent) {
-    publish_held();
-    maybe_probe();
-  }
+  if (sent) publish_held();
+  // A flush or a command's audio (limit_pos) and a full send window are where sending stops for
+  // now: what was sent is probed at once. Otherwise a probe rides on this send (maybe_probe).
+  if (sent || window_full) maybe_probe(limit_pos != INT64_MAX || window_full);
 }
 
 void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {
@@ -87,21 +90,19 @@ Conn *Session::Impl::probe_candidate() {
   return c;
 }
 
-void Session::Impl::maybe_probe() {
+void Session::Impl::maybe_probe(bool now_or_never) {
   // Not on a network thread: the engine is driven synchronously by its caller (a white-box test
   // driver), with no loop for the probe tick or the pong; that caller confirms delivery itself.
   if (!net::current()) return;
   Conn *c = probe_candidate();
   if (!c) return;
   int64_t now = now_us();
-  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs. The chunks
-  // sent in between are proven by the next one; the last ones, once sending stops, by the tail
-  // probe: the network thread's shared kProbeTickMs tick (one timer for all its sessions, not a
-  // timer per session re-armed on every send), docs/engine.md "Delivery probes".
-  if (now - c->last_probe_us < kProbeIntervalUs) {
-    arm_tail_probe();
-    return;
-  }
+  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs, and at once
+  // where sending stops (`now_or_never`: a flush, a command, a full send window). The chunks sent
+  // in between are proven by the next probe; the last ones of a stream that just stops, by the
+  // tail probe of the watchdog pass (tail_probe(): no timer and no wake-up of its own),
+  // docs/engine.md "Delivery probes".
+  if (!now_or_never && now - c->last_probe_us < kProbeIntervalUs) return;
   send_probe(c, now);
 }
 
@@ -114,36 +115,14 @@ void Session::Impl::send_probe(Conn *c, int64_t now) {
   c->last_probe_us = now;
 }
 
-void Session::Impl::arm_tail_probe() {
-  if (probe_tick_) return;
-  using W = std::weak_ptr<Impl>;
-  probe_tick_ = net::add_tick(
-      [](gpointer d) -> bool {
-        auto self = static_cast<W *>(d)->lock();
-        return self && self->on_probe_tick();
-      },
-      new W(weak_from_this()), [](gpointer d) { delete static_cast<W *>(d); }, kProbeTickMs);
-}
-
-void Session::Impl::disarm_tail_probe() {
-  if (!probe_tick_) return;
-  net::remove_tick(probe_tick_);
-  probe_tick_ = nullptr;
-}
-
-// The tail probe: registered while input was sent and not probed. It probes once the last probe is
-// an interval old (so while audio streams, the sends keep probing and this does nothing), and
-// leaves the tick when nothing is left to probe. The last chunks are thus proven at most
-// kProbeIntervalUs + kProbeTickMs after they were sent.
-bool Session::Impl::on_probe_tick() {
-  Conn *c = active_ ? probe_candidate() : nullptr;
-  if (!c) {
-    probe_tick_ = nullptr;  // returning false: the tick frees the handle
-    return false;
-  }
-  int64_t now = now_us();
-  if (now - c->last_probe_us >= kProbeIntervalUs) send_probe(c, now);
-  return true;
+// The tail probe (from the watchdog pass): input sent and not probed, and the last probe an
+// interval old. While audio streams the sends keep probing and this does nothing; the last chunks
+// of a stream that stops without a flush are proven within one watchdog period (at most 1 s, and a
+// quarter of ping_timeout_ms) plus kProbeIntervalUs after they were sent.
+void Session::Impl::tail_probe(int64_t now) {
+  if (!net::current()) return;
+  Conn *c = probe_candidate();
+  if (c && now - c->last_probe_us >= kProbeIntervalUs) send_probe(c, now);
 }
 
 void Session::Impl::confirm(Conn *c, uint64_t off) {
@@ -199,7 +178,6 @@ void Session::Impl::requeue_unconfirmed() {
 // Renewal switch (as_delivered: the old connection is closed cleanly after its frames; its
 // uncommitted input is lost by design, see maybe_switch), failure or stop (dropped).
 void Session::Impl::settle_held(bool as_delivered, bool report) {
-  disarm_tail_probe();
   for (auto *q : {&unconfirmed_, &resend_}) {
     for (auto &o : *q) {
       int64_t n = static_cast<int64_t>(o.data.size());
