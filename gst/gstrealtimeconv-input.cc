@@ -133,6 +133,7 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
   }
   sync_gate_locked(p);
   gint64 bp_deadline = 0, hold_deadline = 0;
+  bool flushed = false;
   struct Clear {
     RtcPriv *p;
     ~Clear() { p->waiting_for = nullptr; }
@@ -172,6 +173,15 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
         GST_WARNING_OBJECT(self, "the server did not answer the turn before input sample %" G_GINT64_FORMAT
                                  " within drain-timeout: continuing", p->timeline.samples());
         p->st.gate.release();  // (a barrier on its way is still counted when answered)
+        continue;
+      }
+      if (dec == D::WaitSent && !flushed) {
+        // Everything before the hold goes on the wire now, and is proven read at once (the
+        // engine probes where sending stops: docs/engine.md "Delivery probes").
+        flushed = true;
+        lk.unlock();
+        sess->flush_audio();
+        lk.lock();
         continue;
       }
       if (dec == D::SendBarrier) {

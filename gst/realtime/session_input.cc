@@ -57,8 +57,10 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
   }
   if (sent) publish_held();
   // A flush or a command's audio (limit_pos) and a full send window are where sending stops for
-  // now: what was sent is probed at once. Otherwise a probe rides on this send (maybe_probe).
-  if (sent || window_full) maybe_probe(limit_pos != INT64_MAX || window_full);
+  // now: whatever is not probed yet is probed at once (the EOS drain and the non-live input gate
+  // wait for it). Otherwise a probe rides on this send (maybe_probe).
+  const bool stops = limit_pos != INT64_MAX || window_full;
+  if (sent || stops) maybe_probe(stops);
 }
 
 void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {

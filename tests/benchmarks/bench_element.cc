@@ -531,6 +531,25 @@ int element_default_int(const char *prop) {
 
 // ---------------------------------------------------------------------------------------------
 // output / turns
+
+// How late the system clock (the pipeline's) wakes a thread from a single-shot wait on this
+// machine, with nothing else running: what any element pays that waits for a running time, as the
+// element's src task does for each live piece's push time. A reference for the output rows.
+Dist clock_wait_lateness(int n) {
+  Dist d;
+  GstClock *clock = gst_system_clock_obtain();
+  for (int i = 0; i < n; i++) {
+    const GstClockTime target = gst_clock_get_time(clock) + static_cast<GstClockTime>(5 + (i * 7) % 40) * GST_MSECOND;
+    GstClockID id = gst_clock_new_single_shot_id(clock, target);
+    gst_clock_id_wait(id, nullptr);
+    const GstClockTime t = gst_clock_get_time(clock);
+    gst_clock_id_unref(id);
+    d.add(t > target ? static_cast<double>(t - target) / 1000.0 : 0.0);
+  }
+  gst_object_unref(clock);
+  return d;
+}
+
 int run_output(const Opts &o, bool turns_mode) {
   const std::string pace = o.get("pace", "burst");
   const double resp_s = o.num("response-s", turns_mode ? 0.9 : 30);
@@ -649,6 +668,7 @@ int run_output(const Opts &o, bool turns_mode) {
   Dist held;
   for (auto &s : samples) held.add(s.held_us);
   j.dist("lat_us", tot).dist("decode_us", dec).pcts("lat_us", tot).dist("held_us", held);
+  if (!turns_mode) j.dist("clock_wait_late_us", clock_wait_lateness(200));
   if (turns_mode && n >= 200) {
     Dist a, b, ta, tb, ca, cb;
     window(0, 100, &a, nullptr);

@@ -139,7 +139,10 @@ def main():
         row(desc, "p50 < 100 µs, p99 < 1 ms",
             f"p50 {f(p50,0)} µs, p95 {f(o['lat_us_p95'],0)} µs, p99 {f(p99,0)} µs, max {f(o['lat_us_max'],0)} µs "
             f"({o['lat_us_count']} deltas{rate}; decode+dispatch p50 {f(o['decode_us_p50'],0)} µs; "
-            f"frame → src pad with the live hold p50 {f(o.get('held_us_p50'),0)} µs)",
+            f"frame → src pad with the live hold p50 {f(o.get('held_us_p50'),0)} µs"
+            + (f"; reference, the system clock's own wake-up lateness from a single-shot wait on this machine: "
+               f"p50 {f(o['clock_wait_late_us_p50'],0)} / p99 {f(o['clock_wait_late_us_p99'],0)} µs"
+               if o.get("clock_wait_late_us_p50") is not None else "") + ")",
             status(p50 is not None and p99 is not None and p50 < 100 and p99 < 1000))
 
     # 3. input path
