@@ -20,6 +20,7 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
     held_bytes_ -= static_cast<int64_t>(ch.data.size());
     send_chunk(ch.pos, std::move(ch.data));
     sent = true;
+    maybe_probe();
   }
   for (;;) {
     int64_t pos;
@@ -54,13 +55,13 @@ void Session::Impl::pump_audio(int64_t limit_pos) {
     }
     send_chunk(pos, std::vector<uint8_t>(scratch_.begin(), scratch_.end()));
     sent = true;
+    maybe_probe();  // rides on this send when due (by time or by audio sent)
   }
   if (sent) publish_held();
-  // A flush or a command's audio (limit_pos) and a full send window are where sending stops for
-  // now: whatever is not probed yet is probed at once (the EOS drain and the non-live input gate
-  // wait for it). Otherwise a probe rides on this send (maybe_probe).
-  const bool stops = limit_pos != INT64_MAX || window_full;
-  if (sent || stops) maybe_probe(stops);
+  // A flush or a command (limit_pos) and a full send window are where sending stops for now:
+  // whatever is not probed yet is probed at once (the EOS drain and the non-live input gate wait
+  // for it).
+  if (limit_pos != INT64_MAX || window_full) maybe_probe(true);
 }
 
 void Session::Impl::send_chunk(int64_t pos, std::vector<uint8_t> &&data) {
@@ -99,12 +100,17 @@ void Session::Impl::maybe_probe(bool now_or_never) {
   Conn *c = probe_candidate();
   if (!c) return;
   int64_t now = now_us();
-  // A probe rides on the wake-up that sends audio, at most one per kProbeIntervalUs, and at once
-  // where sending stops (`now_or_never`: a flush, a command, a full send window). The chunks sent
-  // in between are proven by the next probe; the last ones of a stream that just stops, by the
-  // tail probe of the watchdog pass (tail_probe(): no timer and no wake-up of its own),
-  // docs/engine.md "Delivery probes".
-  if (!now_or_never && now - c->last_probe_us < kProbeIntervalUs) return;
+  // A probe rides on the wake-up that sends audio: once kProbeIntervalUs has passed since the last
+  // one, or once that much audio has been sent since (a non-live caller sends seconds of audio in
+  // a burst and then waits for it to be proven read: its back-pressure must not wait for the
+  // clock), and at once where sending stops (`now_or_never`: a flush, a command, a full send
+  // window). The chunks sent in between are proven by the next probe; the last ones of a stream
+  // that just stops, by the tail probe of the watchdog pass (tail_probe(): no timer and no
+  // wake-up of its own), docs/engine.md "Delivery probes".
+  const uint64_t interval_bytes =
+      static_cast<uint64_t>(in_rate_net_) * static_cast<uint64_t>(in_bps_net_) * kProbeIntervalUs / 1000000;
+  if (!now_or_never && now - c->last_probe_us < kProbeIntervalUs && c->sent_off - c->probed_off < interval_bytes)
+    return;
   send_probe(c, now);
 }
 

@@ -95,6 +95,7 @@ class HostilePeer {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
       if (try_parse(f)) {
+        if (f->opcode == 9) since_ping_ = 0;
         if (f->opcode == 9 && answer_pings) send_frame(10, f->payload);
         if (f->opcode == 1) count_audio(f->payload);
         return true;
@@ -158,6 +159,8 @@ class HostilePeer {
   bool eof() const { return eof_; }
   bool answer_pings = true;
   std::atomic<int64_t> *audio_bytes = nullptr;  // server-wide counter of appended audio read
+  // Server-wide: the most appended audio read in a row with no ping (delivery probe) among it.
+  std::atomic<int64_t> *max_unprobed = nullptr;
 
  private:
   ssize_t recv_some(char *buf, size_t n, int ms) {
@@ -205,10 +208,17 @@ class HostilePeer {
     if (n >= 1 && s[e - 1] == '=') bytes--;
     if (n >= 2 && s[e - 2] == '=') bytes--;
     audio_bytes->fetch_add(static_cast<int64_t>(bytes));
+    since_ping_ += static_cast<int64_t>(bytes);
+    if (max_unprobed) {
+      int64_t m = max_unprobed->load();
+      while (since_ping_ > m && !max_unprobed->compare_exchange_weak(m, since_ping_)) {
+      }
+    }
   }
   int fd_;
   std::string key_, rest_;
   bool eof_ = false;
+  int64_t since_ping_ = 0;  // appended audio read since the last ping
 };
 
 // Accepts connections on 127.0.0.1 (ephemeral port); runs behavior(peer, index) for each.
@@ -244,6 +254,7 @@ class HostileServer {
   }
   std::string url;
   std::atomic<int64_t> audio_bytes{0};  // input audio the server has read
+  std::atomic<int64_t> max_unprobed{0};  // see HostilePeer::max_unprobed
   std::atomic<int> connections{0};
   std::atomic<bool> stop_{false};
   // Small receive buffer: a peer that stops reading blocks the client after a few frames.
@@ -265,6 +276,7 @@ class HostileServer {
       peers_.emplace_back([this, fd, idx] {
         HostilePeer p(fd);
         p.audio_bytes = &audio_bytes;
+        p.max_unprobed = &max_unprobed;
         behavior_(p, idx);
         ::shutdown(fd, SHUT_RDWR);
       });

@@ -389,6 +389,24 @@ TEST_F(Hostile, DeliveredIsProvenByPongs) {
   EXPECT_EQ(srv->audio_bytes.load(), static_cast<int64_t>(a.size()));
 }
 
+// A caller that sends seconds of audio at once (a file, read faster than real time) and then
+// waits for it to be proven read (the elements' back-pressure counts audio sent and not proven)
+// gets its probes by the audio sent, not only by the clock: the server never reads more than a
+// probe interval of audio (200 ms) plus one chunk without a ping among it. Without the rule, the
+// whole burst went out behind one probe and waited for the watchdog's tail probe.
+TEST_F(Hostile, BurstIsProbedByTheAudioSent) {
+  start([this](HostilePeer &p, int) { good(p, srv->stop_); });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 3000);  // a whole number of 40 ms chunks: all of it is sent without a flush
+  s->push_audio(a.data(), a.size());
+  ASSERT_TRUE(poll([&] { return srv->audio_bytes.load() == static_cast<int64_t>(a.size()); }, 10s))
+      << "read " << srv->audio_bytes.load() << " of " << a.size() << " bytes";
+  const int64_t interval = 24000 * 2 / 5, chunk = 24000 * 2 * 40 / 1000;
+  EXPECT_LE(srv->max_unprobed.load(), interval + chunk) << "audio read in a row with no probe among it";
+  EXPECT_GE(srv->max_unprobed.load(), chunk);  // the counter works
+}
+
 // Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
 // size is bounded; see docs/reliability.md), and the session carries on.
 TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {
