@@ -865,7 +865,7 @@ void drain(GstRealtimeConv *self) {
   const int rate = p->timeline.rate();
   // Waits until `done` or the deadline, re-checking every 10 ms besides the notifications through
   // drain_cond (each processed engine notification, flushes, state changes): the conditions read
-  // engine counters (unsent bytes, update_acks(), response_pending()) that the engine publishes
+  // engine counters (unsent bytes, updates_answered(), response_pending()) that the engine publishes
   // AFTER it has delivered the event that changes them, so the control thread's notification for
   // that event can come before the counter moves; waiting for a notification only then stalled
   // the drain for the whole drain-timeout (issue 11, "EOS drain stalls").
@@ -915,18 +915,15 @@ void drain(GstRealtimeConv *self) {
       });
     });
     // 2. The server has processed it: session.update is answered in order, after the appends
-    //    (a rejected update is answered too: update_acks() counts the error naming it).
+    //    (a rejected update is answered too: the error naming it). Its own ticket: an update sent
+    //    before (the input gate's barrier, a property change) may still be in flight, and its
+    //    answer says nothing about the appends sent after it.
     if (ok) {
-      uint64_t acks = 0;
-      engine_call([&] {
-        acks = sess->update_acks();
-        return true;
-      });
       lk.unlock();
-      apply_session_config(self);
+      const uint64_t ticket = apply_session_config(self);
       lk.lock();
       wait_until_done("the server's acknowledgement",
-                      [&] { return engine_call([&] { return sess->update_acks() > acks; }); });
+                      [&] { return engine_call([&] { return sess->updates_answered() >= ticket; }); });
     }
   }
   // 3. A turn the server has not closed: commit it (and ask for the answer), even after a timeout

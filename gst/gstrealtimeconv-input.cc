@@ -155,11 +155,11 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
     lk.unlock();
     const rtc::SessionState st = sess->state();
     const int64_t unsent = sess->input_unsent_bytes();
-    const uint64_t acks = sess->update_acks();
+    const uint64_t answered = sess->updates_answered();
     lk.lock();
     if (!session_usable(st)) break;
     if (p->awaiting_turn) continue;
-    if (p->st.gate_barrier_pending && acks > p->st.gate_barrier_acks) {
+    if (p->st.gate_barrier_pending && answered >= p->st.gate_barrier_ticket) {
       p->st.gate_barrier_pending = false;
       p->st.gate.on_barrier_answered();
     }
@@ -189,10 +189,10 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
                          p->timeline.samples());
         p->st.gate.on_barrier_sent();
         p->st.gate_barrier_pending = true;
-        p->st.gate_barrier_acks = acks;
         lk.unlock();
-        apply_session_config(self);
+        const uint64_t ticket = apply_session_config(self);
         lk.lock();
+        p->st.gate_barrier_ticket = ticket;  // read on this thread only
         continue;
       }
       p->drain_cond.wait_for(lk, std::chrono::milliseconds(10));

@@ -202,7 +202,7 @@ struct StreamState {
   // non-live input gate (docs/timing.md "Files: holding the input")
   rtcgst::TurnGate gate;
   bool gate_barrier_pending = false;
-  uint64_t gate_barrier_acks = 0;  // update_acks() when the gate's barrier was sent
+  uint64_t gate_barrier_ticket = 0;  // the gate's barrier: its update ticket (updates_answered())
   // function calls: function-output emitted for a call being handed out / undecided
   std::string fc_dispatching;
   std::set<std::string> answered_calls;

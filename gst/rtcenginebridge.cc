@@ -216,18 +216,18 @@ static std::shared_ptr<rtcgst::SessionPort> session_and_formats(RtcPriv *p, rtc:
 }
 
 // Pushes the current session configuration (session props changed while running).
-void apply_session_config(GstRealtimeConv *self) {
+uint64_t apply_session_config(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   rtc::AudioFormat in, out;
   std::shared_ptr<rtcgst::SessionPort> sess = session_and_formats(p, &in, &out);
-  if (!sess) return;
+  if (!sess) return 0;
   rtc::SessionConfig c;
   {
     std::lock_guard<std::mutex> g(p->props_mutex);
     c = build_session_config(p->settings, p->tools_clean, in, out);
   }
   GST_DEBUG_OBJECT(self, "session properties changed: sending session.update");
-  sess->update_config(c);
+  return sess->update_config(c);
 }
 
 void apply_engine_config(GstRealtimeConv *self) {

@@ -10,7 +10,9 @@ GstClockTime clock_running_time(RtcPriv *p);
 
 std::shared_ptr<rtcgst::SessionPort> get_session(RtcPriv *p);
 
-void apply_session_config(GstRealtimeConv *self);
+// Sends the current session configuration; returns its update ticket (0: no session), which
+// SessionPort::updates_answered() reaches once the server has read everything sent before it.
+uint64_t apply_session_config(GstRealtimeConv *self);
 
 void apply_engine_config(GstRealtimeConv *self);
 

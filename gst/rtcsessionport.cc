@@ -13,7 +13,7 @@ class EngineSession final : public SessionPort {
   EngineSession(const rtc::EngineConfig &cfg, rtc::SessionListener *listener) : s_(cfg, listener) {}
   void start() override { s_.start(); }
   void stop() override { s_.stop(); }
-  void update_config(const rtc::SessionConfig &cfg) override { s_.update_config(cfg); }
+  uint64_t update_config(const rtc::SessionConfig &cfg) override { return s_.update_config(cfg); }
   void set_engine_config(const rtc::EngineConfig &cfg) override { s_.set_engine_config(cfg); }
   void push_audio(const uint8_t *data, size_t len) override { s_.push_audio(data, len); }
   void flush_audio() override { s_.flush_audio(); }
@@ -37,7 +37,7 @@ class EngineSession final : public SessionPort {
   int64_t input_samples_pushed() const override { return s_.input_samples_pushed(); }
   bool response_pending() const override { return s_.response_pending(); }
   int64_t input_unsent_bytes() const override { return s_.input_unsent_bytes(); }
-  uint64_t update_acks() const override { return s_.update_acks(); }
+  uint64_t updates_answered() const override { return s_.updates_answered(); }
 
  private:
   rtc::Session s_;

@@ -18,7 +18,8 @@ class SessionPort {
   virtual ~SessionPort() = default;
   virtual void start() = 0;
   virtual void stop() = 0;
-  virtual void update_config(const rtc::SessionConfig &cfg) = 0;
+  // Returns the update's ticket (see rtc::Session::update_config / updates_answered).
+  virtual uint64_t update_config(const rtc::SessionConfig &cfg) = 0;
   virtual void set_engine_config(const rtc::EngineConfig &cfg) = 0;
   virtual void push_audio(const uint8_t *data, size_t len) = 0;
   virtual void flush_audio() = 0;
@@ -37,8 +38,9 @@ class SessionPort {
   virtual bool response_pending() const = 0;
   // Bytes pushed but neither sent, dropped nor cleared (0: everything is handed to the socket).
   virtual int64_t input_unsent_bytes() const = 0;
-  // session.update events answered (by session.updated, or by an error naming that update).
-  virtual uint64_t update_acks() const = 0;
+  // The highest update_config() ticket answered (by session.updated, by an error naming that
+  // update, or because it can never be answered): the in-order barrier of rtc::Session.
+  virtual uint64_t updates_answered() const = 0;
 };
 
 // Creates the session for an element. The listener outlives the returned object's stop().

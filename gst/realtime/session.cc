@@ -75,7 +75,7 @@ void Session::stop() {
   s.cv.wait(lk, [&] { return s.stop_done >= seq; });
 }
 
-void Session::update_config(const SessionConfig &cfg) {
+uint64_t Session::update_config(const SessionConfig &cfg) {
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->cfg_pub.session = cfg;
@@ -83,7 +83,9 @@ void Session::update_config(const SessionConfig &cfg) {
   Cmd c;
   c.kind = CmdKind::UpdateConfig;
   c.cfg = cfg;
-  impl_->enqueue(std::move(c));
+  uint64_t ticket = 0;
+  impl_->enqueue(std::move(c), &ticket);
+  return ticket;
 }
 
 void Session::set_engine_config(const EngineConfig &cfg) {
@@ -192,7 +194,7 @@ int64_t Session::input_unsent_bytes() const {
   return static_cast<int64_t>(impl_->abuf.size() - impl_->aoff) + impl_->held_pub;
 }
 
-uint64_t Session::update_acks() const { return impl_->update_acks_pub.load(); }
+uint64_t Session::updates_answered() const { return impl_->updates_answered_pub.load(); }
 
 Session::Impl::Impl(EngineConfig cfg, SessionListener *l) : listener(l), cfg_pub(std::move(cfg)) {
   scfg_ = cfg_pub.session;

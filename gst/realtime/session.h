@@ -253,8 +253,9 @@ class Session {
   void stop();
 
   // Replace the session configuration; sends session.update when connected (now or later).
-  // The audio formats can only change before start().
-  void update_config(const SessionConfig &cfg);
+  // The audio formats can only change before start(). Returns the update's ticket: its number
+  // among this Session's update_config() calls (1, 2, ...), for updates_answered().
+  uint64_t update_config(const SessionConfig &cfg);
   // Connection settings (endpoint, reconnect...) used from the next connect on.
   void set_engine_config(const EngineConfig &cfg);
 
@@ -295,18 +296,21 @@ class Session {
   // read (see SessionStats). 0 means every pushed byte has been delivered, dropped (reported) or
   // cleared. Thread-safe, never blocks on the network.
   int64_t input_unsent_bytes() const;
-  // Number of session.update client events that have been answered: by session.updated, or by an
-  // error event whose error.event_id is that session.update (a rejected update); counted once the
-  // answering event has been delivered to the listener (on_server_event / on_error). Monotonic, kept
-  // across stop()/start(). A session.update still unanswered when its connection goes away
-  // (connection lost, renewal switch, stop(), failure) is counted too: it can never be answered,
-  // and the next connection is configured with the latest configuration before any queued
-  // command is sent. So update_config() can serve as an in-order barrier that cannot hang on a
-  // rejected update: read n = update_acks(), call update_config(), wait for update_acks() > n
-  // (an update still in flight from before may satisfy it earlier; while disconnected the
-  // connection's own configuration session.update, which carries the new config, answers it).
-  // An Idle or Failed session sends nothing: bound such a wait by a timeout or by state().
-  uint64_t update_acks() const;
+  // The highest update_config() ticket that has been answered. A session.update carries the
+  // configuration of the newest update_config() executed before it (a connection's own
+  // configuration update included), and its answer (session.updated, or an error event whose
+  // error.event_id names it: a rejected update) answers that ticket and every earlier one. Counted
+  // once the answering event has been delivered to the listener (on_server_event / on_error), so a
+  // caller that sees its ticket answered has also seen the answer and every event the server sent
+  // before it. Monotonic, kept across stop()/start(). A ticket that can never be answered counts
+  // as answered: its session.update was unanswered when the connection went away (connection lost,
+  // renewal switch, stop(), failure; the next connection is configured with the latest
+  // configuration before any queued command is sent), or the command was dropped or refused.
+  // So update_config() is an in-order barrier that cannot hang on a rejected update: t =
+  // update_config(), then wait for updates_answered() >= t. An update sent earlier and still in
+  // flight never satisfies a later ticket. An Idle or Failed session sends nothing: bound such a
+  // wait by a timeout or by state().
+  uint64_t updates_answered() const;
 
   struct Impl;
 

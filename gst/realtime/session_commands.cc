@@ -49,10 +49,15 @@ gboolean Session::Impl::on_wake(gpointer data) {
   return G_SOURCE_REMOVE;
 }
 
-bool Session::Impl::enqueue(Cmd &&c) {
+bool Session::Impl::enqueue(Cmd &&c, uint64_t *ticket) {
   std::string warn;
+  uint64_t lost_ticket = 0;
   {
     std::lock_guard<std::mutex> lk(mu);
+    if (c.kind == CmdKind::UpdateConfig) {  // numbered in queue order
+      c.ticket = ++update_tickets_issued;
+      if (ticket) *ticket = c.ticket;
+    }
     if (cmds.size() >= kMaxQueuedCommands) {
       warn = std::string("command queue full: ") + cmd_name(c.kind) + " rejected";
     } else if (c.counts_create && creates_queued + deferred_pub >= kMaxQueuedResponses) {
@@ -68,9 +73,18 @@ bool Session::Impl::enqueue(Cmd &&c) {
       wake_locked();
       return true;
     }
+    lost_ticket = c.ticket;
   }
+  // A rejected update can never be answered: it counts as answered, so no barrier waits for it.
+  if (lost_ticket) publish_answered(lost_ticket);
   log_any(LogLevel::Warning, warn);
   return false;
+}
+
+void Session::Impl::publish_answered(uint64_t ticket) {
+  uint64_t cur = updates_answered_pub.load();
+  while (cur < ticket && !updates_answered_pub.compare_exchange_weak(cur, ticket)) {
+  }
 }
 
 size_t Session::Impl::drop_cmds_locked(bool keep_update_config) {
@@ -80,6 +94,7 @@ size_t Session::Impl::drop_cmds_locked(bool keep_update_config) {
       ++it;
       continue;
     }
+    if (it->kind == CmdKind::UpdateConfig) publish_answered(it->ticket);  // never to be sent
     if (it->counts_create && creates_queued > 0) creates_queued--;
     it = cmds.erase(it);
     n++;
@@ -176,6 +191,7 @@ void Session::Impl::exec(Cmd &c) {
         n.output_format = scfg_.output_format;
       }
       scfg_ = n;
+      cfg_ticket_ = std::max(cfg_ticket_, c.ticket);  // carried by every session.update from now on
       if (conn && conn->got_created) send_session_update(conn);
       if (next_ && next_->got_created) send_session_update(next_.get());
       break;

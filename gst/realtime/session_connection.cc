@@ -551,9 +551,9 @@ void Session::Impl::retire(std::unique_ptr<Conn> &c, bool abrupt) {
     c->held_frame = nullptr;
     log(LogLevel::Info, "a received audio delta was dropped with its connection");
   }
-  // session.update events that can no longer be answered (see Session::update_acks())
+  // session.update events that can no longer be answered (see Session::updates_answered())
   if (!c->updates_unanswered.empty()) {
-    update_acks_pub.fetch_add(c->updates_unanswered.size());
+    publish_answered(c->updates_unanswered.back().second);
     c->updates_unanswered.clear();
   }
   clear_timer(c->timeout);
@@ -875,26 +875,30 @@ void Session::Impl::send_session_update(Conn *c) {
     return detail::build_session_update_for(kind, d, cfg, eid);
   });
   c->update_event_id = id;
-  c->updates_unanswered.push_back(id);
+  c->updates_unanswered.emplace_back(id, cfg_ticket_);
   c->update_marks[id] = c->sent_off;
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
-    c->update_marks.erase(c->updates_unanswered.front());
+    c->update_marks.erase(c->updates_unanswered.front().first);
+    publish_answered(c->updates_unanswered.front().second);
     c->updates_unanswered.pop_front();
-    update_acks_pub.fetch_add(1);
   }
 }
 
 void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
   if (!c || c->updates_unanswered.empty()) return;
   std::string id;
+  uint64_t ticket = 0;
   if (event_id.empty()) {
     // session.updated answers the oldest session.update (the server handles events in order)
-    id = c->updates_unanswered.front();
+    id = c->updates_unanswered.front().first;
+    ticket = c->updates_unanswered.front().second;
     c->updates_unanswered.pop_front();
   } else {
-    auto it = std::find(c->updates_unanswered.begin(), c->updates_unanswered.end(), event_id);
+    auto it = std::find_if(c->updates_unanswered.begin(), c->updates_unanswered.end(),
+                           [&](const std::pair<std::string, uint64_t> &u) { return u.first == event_id; });
     if (it == c->updates_unanswered.end()) return;
-    id = *it;
+    id = it->first;
+    ticket = it->second;
     c->updates_unanswered.erase(it);
   }
   // The answer to a session.update proves the appends sent before it were read (in order).
@@ -905,8 +909,9 @@ void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
     confirm(c, off);
   }
   // Published once the answer (session.updated, or the error) has been delivered to the listener
-  // (see the frame handler): a caller that saw update_acks() grow has also seen the answer.
-  acks_due_++;
+  // (see the frame handler): a caller that saw updates_answered() reach its ticket has also seen
+  // the answer.
+  answered_due_ = std::max(answered_due_, ticket);
 }
 
 void Session::Impl::on_session_created(Conn *c, const ServerEvent &ev) {

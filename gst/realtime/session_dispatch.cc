@@ -285,9 +285,9 @@ void Session::Impl::handle_frame(Conn *c, const char *data, size_t len, uint8_t 
     return;
   }
   handle_event(c, p.event);
-  if (acks_due_ > 0) {
-    update_acks_pub.fetch_add(acks_due_);
-    acks_due_ = 0;
+  if (answered_due_ > 0) {
+    publish_answered(answered_due_);
+    answered_due_ = 0;
   }
 }
 

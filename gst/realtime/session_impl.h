@@ -62,7 +62,9 @@ struct Conn {
   int local_error_code = 0;      // libsoup closed because of the server's data (SOUP_WEBSOCKET_CLOSE_*)
   std::string local_error_msg;
   std::string update_event_id;  // of the session.update sent at configuration
-  std::deque<std::string> updates_unanswered;  // event ids of session.update sent, oldest first
+  // session.update events sent and not answered yet, oldest first: their event id and the
+  // update_config() ticket whose configuration they carry (see Session::updates_answered()).
+  std::deque<std::pair<std::string, uint64_t>> updates_unanswered;
   int64_t last_rx_us = 0;       // any frame or pong (transport liveness)
   int64_t last_event_us = 0;    // last server event
   int64_t last_request_us = 0;  // last client event that expects an answer
@@ -94,6 +96,7 @@ struct Cmd {
   bool counts_create = false;  // requests a default-conversation response.create (creates_queued)
   // The arguments, by the kind that uses them (the others leave them empty):
   std::optional<SessionConfig> cfg;        // UpdateConfig: the new session configuration
+  uint64_t ticket = 0;                     // UpdateConfig: its number (Session::update_config())
   std::optional<ResponseParams> params;    // CreateResponse: its parameters (none: the defaults)
   std::string text;                        // SendText: the user text item
   std::string call_id, output_json;        // FunctionOutput: the call answered and its output
@@ -180,8 +183,13 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   SessionStats st;
   std::atomic<int> state_pub{static_cast<int>(SessionState::Idle)};
   std::atomic<bool> resp_pending_pub{false};
-  std::atomic<uint64_t> update_acks_pub{0};
-  uint64_t acks_due_ = 0;  // network thread: answered session.updates not published yet
+  // update_config() tickets: the last one issued (under `mu`) and the highest answered (published
+  // once the answer has been delivered: see Session::updates_answered()).
+  uint64_t update_tickets_issued = 0;
+  std::atomic<uint64_t> updates_answered_pub{0};
+  uint64_t answered_due_ = 0;  // network thread: the highest answered ticket not published yet
+  uint64_t cfg_ticket_ = 0;    // network thread: the newest ticket whose configuration is in scfg_
+  void publish_answered(uint64_t ticket);  // any thread: updates_answered_pub = max(it, ticket)
 
   // ---------------- network thread only ----------------
   bool active_ = false;
@@ -278,7 +286,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // clears wake_pending before it reads the queues.
   bool claim_wake_locked();
   void post_wake();
-  bool enqueue(Cmd &&c);
+  bool enqueue(Cmd &&c, uint64_t *ticket = nullptr);  // *ticket: an UpdateConfig's number
   size_t drop_cmds_locked(bool keep_update_config);  // returns the number dropped
   void reset_conversation();
   void push(const uint8_t *data, size_t len);

@@ -21,26 +21,29 @@ class FakeSession final : public rtcgst::SessionPort {
 
   void start() override { record("start"); }
   void stop() override { record("stop"); }
-  void update_config(const rtc::SessionConfig &c) override {
+  uint64_t update_config(const rtc::SessionConfig &c) override {
+    const uint64_t ticket = ++issued;
     {
       std::lock_guard<std::mutex> g(m);
       cfg.session = c;
       calls.push_back("update_config");
     }
+    // Like the engine, the answer is published after it has been delivered.
     if (auto_ack) {  // like the server: session.update is answered with session.updated
-      acks++;
       rtc::ServerEvent ev;
       ev.type = rtc::ServerEventType::SessionUpdated;
       listener->on_server_event(ev, {});
-    } else if (reject_updates) {  // the server rejects it: an error naming the update (an ack too)
-      acks++;
+      answered = ticket;
+    } else if (reject_updates) {  // the server rejects it: an error naming the update (an answer too)
       rtc::SessionError err;
       err.cls = rtc::ErrorClass::Warning;
       err.code = "invalid_value";
       err.message = "rejected";
       err.client_event_type = "session.update";
       listener->on_error(err);
+      answered = ticket;
     }
+    return ticket;
   }
   void set_engine_config(const rtc::EngineConfig &) override { record("set_engine_config"); }
   void push_audio(const uint8_t *data, size_t len) override {
@@ -80,7 +83,7 @@ class FakeSession final : public rtcgst::SessionPort {
   }
   bool response_pending() const override { return pending.load(); }
   int64_t input_unsent_bytes() const override { return unsent.load(); }
-  uint64_t update_acks() const override { return acks.load(); }
+  uint64_t updates_answered() const override { return answered.load(); }
 
   bool record(const std::string &c) {
     std::lock_guard<std::mutex> g(m);
@@ -186,7 +189,7 @@ class FakeSession final : public rtcgst::SessionPort {
   std::atomic<bool> pending{false};
   std::atomic<bool> auto_ack{true};
   std::atomic<bool> reject_updates{false};
-  std::atomic<uint64_t> acks{0};
+  std::atomic<uint64_t> issued{0}, answered{0};
   std::atomic<int64_t> unsent{0};  // what input_unsent_bytes() reports (the fake "sends" at once)
   double bytes_per_ms = 48.0;  // pcm16 24 kHz; 8.0 for G.711
 

@@ -1464,6 +1464,29 @@ TEST(EosDrain, EosDrainCommitsAfterAckTimeout) {
   EXPECT_TRUE(has_eos(collect_until_eos(f.h)));
 }
 
+// EOS: the drain waits for the answer of ITS session.update (its ticket), not for the answer of
+// an update sent before it and still in flight (here a property change; in a file, the input
+// gate's barrier): that answer says nothing about the appends sent after it, and ending the drain
+// on it dropped the reply to the file's last turn (issue 11, E2E/FileTurns, seen in CI).
+TEST(EosDrain, EosDrainWaitsForItsOwnUpdateNotAnEarlierOne) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  f.push_input(0, 1000);
+  g_object_set(f.e, "instructions", "Be brief.", NULL);  // an update in flight: ticket 1
+  ASSERT_EQ(s->issued.load(), 1u);
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  ASSERT_TRUE(wait_until([&] { return s->issued.load() == 2u; }, 3000)) << "the drain sent no session.update";
+  s->answered = 1;  // the earlier update is answered, the drain's own is not
+  ASSERT_TRUE(still_waiting(f, "the server's acknowledgement"));
+  EXPECT_FALSE(s->called("commit")) << "the drain took an earlier update's answer for its own";
+  s->answered = 2;
+  ASSERT_TRUE(wait_until([&] { return s->called("commit"); }, 3000));
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(eos.wait(3000));
+}
+
 // EOS drain: another response's done does not end the wait for the response EOS asked for.
 TEST(EosDrain, EosDrainWaitsForTheResponseItRequested) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "turn-detection", 2, "drain-timeout", 5000, NULL); });

@@ -1100,25 +1100,50 @@ TEST_F(EngineTest, InputUnsentBytesTracksPendingInput) {
   EXPECT_EQ(s->input_samples_pushed(), (4800 + 1000) / 2);
 }
 
-TEST_F(EngineTest, UpdateAcksCountUpdatedAndRejectedUpdates) {
+// update_config() tickets (Session::updates_answered()): the answer of a session.update answers
+// the ticket whose configuration it carries, published after the answer has been delivered; an
+// earlier update still in flight never answers a later ticket; a rejected update is answered too.
+TEST_F(EngineTest, UpdateTicketsAreAnsweredByTheirOwnUpdate) {
   START_EMU();
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
   make_session(cfg);
-  EXPECT_EQ(s->update_acks(), 0u);
+  EXPECT_EQ(s->updates_answered(), 0u);
+  // What updates_answered() said while each session.updated / session.update error was delivered.
+  std::mutex m;
+  std::vector<uint64_t> seen_at_answer;
+  rec.event_hook = [&](const rtc::ServerEvent &ev) {
+    if (ev.type != ServerEventType::SessionUpdated) return;
+    std::lock_guard<std::mutex> g(m);
+    seen_at_answer.push_back(s->updates_answered());
+  };
   s->start();
   ASSERT_TRUE(wait_ready());
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 1; }));  // the configuration session.update
+  ASSERT_TRUE(wait_count(ServerEventType::SessionUpdated, 1));  // the configuration update: no ticket
+  EXPECT_EQ(s->updates_answered(), 0u);
   rtc::SessionConfig sc = cfg.session;
   sc.instructions = "Be brief.";
-  s->update_config(sc);
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 2; }));
-  EXPECT_EQ(rec.count_locked(ServerEventType::SessionUpdated), 2u);
+  const uint64_t t1 = s->update_config(sc);
+  sc.instructions = "Be very brief.";
+  const uint64_t t2 = s->update_config(sc);  // sent while t1's update is in flight
+  EXPECT_EQ(t1, 1u);
+  EXPECT_EQ(t2, 2u);
+  ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= t2; }));
+  {
+    std::lock_guard<std::mutex> g(m);
+    // Delivered before publication: the configuration update's answer saw 0, t1's answer saw 0
+    // (not yet published), t2's answer saw t1 (and not t2, although an answer had come).
+    ASSERT_EQ(seen_at_answer.size(), 3u);
+    EXPECT_EQ(seen_at_answer[0], 0u);
+    EXPECT_EQ(seen_at_answer[1], 0u);
+    EXPECT_EQ(seen_at_answer[2], t1);
+  }
+  rec.event_hook = nullptr;
   // a session.update the server rejects (error.event_id = its event_id) is answered too: the
   // barrier does not hang
   sc.extra_json = R"({"no_such_parameter": 1})";
-  s->update_config(sc);
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 3; }));
-  EXPECT_EQ(rec.count_locked(ServerEventType::SessionUpdated), 2u);
+  const uint64_t t3 = s->update_config(sc);
+  ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= t3; }));
+  EXPECT_EQ(rec.count_locked(ServerEventType::SessionUpdated), 3u);
   {
     std::lock_guard<std::mutex> lk(rec.mu);
     ASSERT_FALSE(rec.errors.empty());
@@ -1126,23 +1151,26 @@ TEST_F(EngineTest, UpdateAcksCountUpdatedAndRejectedUpdates) {
   }
   EXPECT_EQ(s->state(), SessionState::Ready);
   settle();
-  EXPECT_EQ(s->update_acks(), 3u);
+  EXPECT_EQ(s->updates_answered(), t3);
 }
 
-TEST_F(EngineTest, UpdateAcksCountUpdatesLostWithTheConnection) {
-  // the first connection dies right after session.created: its session.update is never answered
+TEST_F(EngineTest, UpdateTicketLostWithTheConnectionCountsAsAnswered) {
+  // the first connection dies right after session.created: its session.update, which carries
+  // the configuration of ticket 1 (issued before start()), is never answered
   START_EMU({"--fault-close-after", "1", "--fault-close-code", "1011", "--fault-connections", "1"});
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
   make_session(cfg);
-  s->start();
-  ASSERT_TRUE(wait_ready(30s));
-  // the lost one and the second connection's configuration update
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 2; }));
-  EXPECT_EQ(emu.log().find("in", "session.update").size(), 2u);
   rtc::SessionConfig sc = cfg.session;
   sc.instructions = "Be brief.";
-  s->update_config(sc);
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() == 3; }));
+  const uint64_t t1 = s->update_config(sc);
+  s->start();
+  ASSERT_TRUE(wait_ready(30s));
+  ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= t1; }));
+  EXPECT_EQ(emu.log().find("in", "session.update").size(), 2u);
+  sc.instructions = "Be very brief.";
+  const uint64_t t2 = s->update_config(sc);
+  EXPECT_GT(t2, t1);
+  ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= t2; }));
 }
 
 // A response.create still in the command queue keeps response_pending() true, even when another

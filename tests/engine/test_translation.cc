@@ -168,11 +168,10 @@ TEST_F(TranslationEngine, LanguageChangeMidStreamSendsSessionUpdate) {
   push(tone_ms(1000));
   push(silence_ms(800));
   ASSERT_TRUE(rec.wait_until([&] { return rec.count(ServerEventType::TranslationOutputTranscriptDelta) >= 1; }, 20s));
-  uint64_t acks = s->update_acks();
   rtc::SessionConfig c = config("fr").session;
-  s->update_config(c);
-  // update_acks() does not notify the recorder: poll it (bounded)
-  ASSERT_TRUE(poll_until([&] { return s->update_acks() > acks; }, 10s))
+  const uint64_t ticket = s->update_config(c);
+  // updates_answered() does not notify the recorder: poll it (bounded)
+  ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= ticket; }, 10s))
       << "session.update for the new language not answered";
   push(tone_ms(1000));
   push(silence_ms(800));
