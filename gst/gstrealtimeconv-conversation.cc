@@ -10,6 +10,8 @@
 #include "rtcenginebridge.h"
 #include "rtcsrcpusher.h"
 
+#include <optional>
+
 static Response *response_for_locked(RtcPriv *p, const std::string &id) {
   auto it = p->st.resp_by_id.find(id);
   if (it != p->st.resp_by_id.end()) {
@@ -848,6 +850,20 @@ static void queue_eos_locked(GstRealtimeConv *self) {
   wake_src_locked(p);
 }
 
+// The drain's last wait is over: no turn waits for its answer, no response is in progress or
+// requested (`engine_pending`: SessionPort::response_pending()), no input transcription is due
+// (those that never come are forgotten after kCaptionPendingTimeout). State lock held.
+static bool conversation_settled_locked(RtcPriv *p, bool engine_pending) {
+  gint64 now = g_get_monotonic_time();
+  for (auto it = p->awaiting_transcripts.begin(); it != p->awaiting_transcripts.end();) {
+    if (now - it->second > (gint64)(kCaptionPendingTimeout / GST_USECOND))
+      it = p->awaiting_transcripts.erase(it);
+    else
+      ++it;
+  }
+  return !p->awaiting_turn && p->active_responses.empty() && !engine_pending && p->awaiting_transcripts.empty();
+}
+
 void drain(GstRealtimeConv *self) {
   RtcPriv *p = self->priv;
   bool manual, create_response;
@@ -918,12 +934,17 @@ void drain(GstRealtimeConv *self) {
     //    (a rejected update is answered too: the error naming it). Its own ticket: an update sent
     //    before (the input gate's barrier, a property change) may still be in flight, and its
     //    answer says nothing about the appends sent after it.
+    //    And the control thread has handled what the server said before that answer (the last
+    //    turn's speech_stopped sets the turn wait that step 4 checks).
     if (ok) {
       lk.unlock();
       const uint64_t ticket = apply_session_config(self);
       lk.lock();
-      wait_until_done("the server's acknowledgement",
-                      [&] { return engine_call([&] { return sess->updates_answered() >= ticket; }); });
+      std::optional<uint64_t> mark;
+      wait_until_done("the server's acknowledgement", [&] {
+        if (!mark && engine_call([&] { return sess->updates_answered() >= ticket; })) mark = inbox_mark(p);
+        return mark && inbox_handled_up_to(p, *mark);
+      });
     }
   }
   // 3. A turn the server has not closed: commit it (and ask for the answer), even after a timeout
@@ -947,15 +968,7 @@ void drain(GstRealtimeConv *self) {
   if (sess) {
     wait_until_done("the responses", [&] {
       bool pending = engine_call([&] { return sess->response_pending(); });
-      // Transcriptions that never come are not waited for forever.
-      gint64 now = g_get_monotonic_time();
-      for (auto it = p->awaiting_transcripts.begin(); it != p->awaiting_transcripts.end();) {
-        if (now - it->second > (gint64)(kCaptionPendingTimeout / GST_USECOND))
-          it = p->awaiting_transcripts.erase(it);
-        else
-          ++it;
-      }
-      return !p->awaiting_turn && p->active_responses.empty() && !pending && p->awaiting_transcripts.empty();
+      return conversation_settled_locked(p, pending);
     });
   }
   if (p->in_flushing) return;

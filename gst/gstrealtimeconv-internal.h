@@ -203,6 +203,8 @@ struct StreamState {
   rtcgst::TurnGate gate;
   bool gate_barrier_pending = false;
   uint64_t gate_barrier_ticket = 0;  // the gate's barrier: its update ticket (updates_answered())
+  bool gate_barrier_marked = false;  // its answer is in: wait until the inbox is handled up to...
+  uint64_t gate_barrier_mark = 0;    // ...this inbox_mark()
   // function calls: function-output emitted for a call being handed out / undecided
   std::string fc_dispatching;
   std::set<std::string> answered_calls;
@@ -271,6 +273,9 @@ struct RtcPriv {
   std::atomic<int> inbox_bytes_per_sec{48000};
   bool ctl_stop = false;
   std::atomic<guint> pending{0};
+  // Notifications put in the inbox / handled by the control thread since the element was created
+  // (monotonic; the ones dropped at stop_ctl_task count as handled): see inbox_mark().
+  std::atomic<uint64_t> inbox_pushed{0}, inbox_handled{0};
   GstTask *ctl_task = nullptr;
   GRecMutex ctl_task_lock;
   // Input-dropped warnings not posted yet (control thread only; see kDropWarnIntervalUs).

@@ -180,6 +180,7 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
     if (m) {
       p->inbox.push_back(std::move(m));
       p->pending++;
+      p->inbox_pushed++;
     }
   }
   if (warn_audio)
@@ -197,9 +198,14 @@ static void enqueue_ctl(GstRealtimeConv *self, std::unique_ptr<CtlMsg> m) {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     p->inbox.push_back(std::move(w));
     p->pending++;
+    p->inbox_pushed++;
   }
   p->inbox_cond.notify_one();
 }
+
+uint64_t inbox_mark(RtcPriv *p) { return p->inbox_pushed.load(); }
+
+bool inbox_handled_up_to(RtcPriv *p, uint64_t mark) { return p->inbox_handled.load() >= mark; }
 
 std::shared_ptr<rtcgst::SessionPort> get_session(RtcPriv *p) {
   std::lock_guard<std::mutex> g(p->session_mutex);
@@ -415,6 +421,7 @@ void ctl_loop(gpointer data) {
   process_msg(self, *m);
   m.reset();
   p->pending--;
+  p->inbox_handled++;
   // Whatever the message was, a drain / turn wait may now be able to go on (the engine counters
   // they check change with the events that are delivered here).
   {
@@ -446,6 +453,7 @@ void stop_ctl_task(GstRealtimeConv *self) {
     std::lock_guard<std::mutex> g(p->inbox_mutex);
     left.swap(p->inbox);
     p->pending = 0;
+    p->inbox_handled = p->inbox_pushed.load();  // never to be handled: nobody waits for them
     p->inbox_audio_bytes = 0;
     p->inbox_other = 0;
     p->inbox_audio_warned = p->inbox_other_warned = false;

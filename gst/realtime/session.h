@@ -296,16 +296,16 @@ class Session {
   // read (see SessionStats). 0 means every pushed byte has been delivered, dropped (reported) or
   // cleared. Thread-safe, never blocks on the network.
   int64_t input_unsent_bytes() const;
-  // The highest update_config() ticket that has been answered. A session.update carries the
-  // configuration of the newest update_config() executed before it (a connection's own
-  // configuration update included), and its answer (session.updated, or an error event whose
-  // error.event_id names it: a rejected update) answers that ticket and every earlier one. Counted
-  // once the answering event has been delivered to the listener (on_server_event / on_error), so a
-  // caller that sees its ticket answered has also seen the answer and every event the server sent
-  // before it. Monotonic, kept across stop()/start(). A ticket that can never be answered counts
-  // as answered: its session.update was unanswered when the connection went away (connection lost,
-  // renewal switch, stop(), failure; the next connection is configured with the latest
-  // configuration before any queued command is sent), or the command was dropped or refused.
+  // The highest update_config() ticket that has been answered (docs/engine.md "Barriers"). A
+  // session.update sent on the connection that carries the input carries the newest ticket
+  // executed before it (a connection's own configuration update included), and its answer
+  // (session.updated, or an error event whose error.event_id names it: a rejected update) answers
+  // that ticket and every earlier one. Published once the answering event, and every event before
+  // it, has been delivered to the listener (on_server_event / on_error). Monotonic, kept across
+  // stop()/start(). Counted as answered without an answer: a session.update still unanswered when
+  // its connection goes away (connection lost, renewal switch, stop(), failure; the next connection
+  // is configured with the latest configuration before any queued command is sent), or dropped at
+  // stop(). A command refused by a full queue is answered by the next update executed.
   // So update_config() is an in-order barrier that cannot hang on a rejected update: t =
   // update_config(), then wait for updates_answered() >= t. An update sent earlier and still in
   // flight never satisfies a later ticket. An Idle or Failed session sends nothing: bound such a

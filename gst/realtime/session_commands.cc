@@ -51,7 +51,6 @@ gboolean Session::Impl::on_wake(gpointer data) {
 
 bool Session::Impl::enqueue(Cmd &&c, uint64_t *ticket) {
   std::string warn;
-  uint64_t lost_ticket = 0;
   {
     std::lock_guard<std::mutex> lk(mu);
     if (c.kind == CmdKind::UpdateConfig) {  // numbered in queue order
@@ -73,10 +72,10 @@ bool Session::Impl::enqueue(Cmd &&c, uint64_t *ticket) {
       wake_locked();
       return true;
     }
-    lost_ticket = c.ticket;
   }
-  // A rejected update can never be answered: it counts as answered, so no barrier waits for it.
-  if (lost_ticket) publish_answered(lost_ticket);
+  // A refused update is never sent, and is not counted as answered either (that would also
+  // answer the earlier tickets still queued): the next update executed answers it, and a waiter
+  // is bounded by its own timeout meanwhile.
   log_any(LogLevel::Warning, warn);
   return false;
 }

@@ -875,7 +875,10 @@ void Session::Impl::send_session_update(Conn *c) {
     return detail::build_session_update_for(kind, d, cfg, eid);
   });
   c->update_event_id = id;
-  c->updates_unanswered.emplace_back(id, cfg_ticket_);
+  // Only the connection that carries the input answers tickets: a renewal connection (next_) has
+  // read none of it. Every executed ticket goes to cur_ as well, and cur_'s unanswered ones are
+  // published when it is retired at the switch.
+  c->updates_unanswered.emplace_back(id, c == cur_.get() ? cfg_ticket_ : 0);
   c->update_marks[id] = c->sent_off;
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
     c->update_marks.erase(c->updates_unanswered.front().first);

@@ -33,7 +33,7 @@ class FakeSession final : public rtcgst::SessionPort {
       rtc::ServerEvent ev;
       ev.type = rtc::ServerEventType::SessionUpdated;
       listener->on_server_event(ev, {});
-      answered = ticket;
+      answer(ticket);
     } else if (reject_updates) {  // the server rejects it: an error naming the update (an answer too)
       rtc::SessionError err;
       err.cls = rtc::ErrorClass::Warning;
@@ -41,7 +41,7 @@ class FakeSession final : public rtcgst::SessionPort {
       err.message = "rejected";
       err.client_event_type = "session.update";
       listener->on_error(err);
-      answered = ticket;
+      answer(ticket);
     }
     return ticket;
   }
@@ -85,6 +85,11 @@ class FakeSession final : public rtcgst::SessionPort {
   int64_t input_unsent_bytes() const override { return unsent.load(); }
   uint64_t updates_answered() const override { return answered.load(); }
 
+  void answer(uint64_t ticket) {  // the highest answered, like the engine
+    uint64_t cur = answered.load();
+    while (cur < ticket && !answered.compare_exchange_weak(cur, ticket)) {
+    }
+  }
   bool record(const std::string &c) {
     std::lock_guard<std::mutex> g(m);
     calls.push_back(c);

@@ -1414,6 +1414,48 @@ TEST(TurnWait, NonLiveTurnWaitEndsWithItsResponseDone) {
   EXPECT_TRUE(push.wait(2000));
 }
 
+// Non-live input gate: the barrier's answer releases the next question only once the control
+// thread has handled what the server said before it. Here the control thread is busy (a
+// function-call handler) while the server's speech_stopped of turn 1 and the barrier's answer come
+// in: taking the answer alone, the gate saw no turn and let question 2 out while the server was
+// about to answer turn 1 (a file's later question would then cut its earlier reply).
+TEST(TurnWait, GateBarrierHandlesWhatCameBeforeItsAnswer) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "silence-duration-ms", 500, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  std::atomic<bool> release{false};
+  g_signal_connect(f.e, "function-call",
+                   G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
+                     auto *r = static_cast<std::atomic<bool> *>(ud);
+                     while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                     return TRUE;
+                   }),
+                   &release);
+  f.push_input(0, 500, 10000);        // question 1
+  f.push_input(500 * MS, 600);        // a pause longer than the server's silence window
+  Bg push([&] { f.push_input(1100 * MS, 100, 10000); });  // question 2's onset: held
+  struct Release {  // destroyed before `push` is joined: the control thread never stays blocked
+    std::atomic<bool> &r;
+    ~Release() { r = true; }
+  } guard{release};
+  ASSERT_TRUE(wait_until([&] { return s->issued.load() == 1u; }, 3000)) << "the gate sent no barrier";
+  rtc::FunctionCall call;
+  call.name = "block";
+  call.call_id = "call_1";
+  s->listener->on_function_call(call);  // the control thread is busy from now on
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 1000);
+  s->answered = 1;  // the barrier is answered after them
+  ASSERT_TRUE(still_waiting(f, "gate"));
+  EXPECT_FALSE(push.done.load()) << "question 2 went out before turn 1's speech_stopped was handled";
+  release = true;
+  ASSERT_TRUE(still_waiting(f, "turn"));
+  EXPECT_FALSE(push.done.load());
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->event(T::ResponseDone, "", "resp_1");
+  EXPECT_TRUE(push.wait(3000));
+}
+
 // ---------------------------------------------------------------------------------------------
 // EOS drain: send the input, commit, wait for the responses asked for
 // ---------------------------------------------------------------------------------------------
@@ -1485,6 +1527,54 @@ TEST(EosDrain, EosDrainWaitsForItsOwnUpdateNotAnEarlierOne) {
   s->event(T::ResponseCreated, "", "resp_1");
   s->event(T::ResponseDone, "", "resp_1");
   EXPECT_TRUE(eos.wait(3000));
+}
+
+// EOS: the drain goes on from its barrier's answer only once the control thread has handled what
+// the server said before that answer. Here the control thread is busy (a function-call handler)
+// while the last turn's speech_stopped and the answer come in: taking the answer alone, the drain
+// saw no turn to wait for and ended the stream before the reply to that turn.
+TEST(EosDrain, EosDrainHandlesWhatCameBeforeItsAnswer) {
+  Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 600000, NULL); });
+  FakeSession *s = f.fake();
+  s->auto_ack = false;
+  std::atomic<bool> release{false};
+  g_signal_connect(f.e, "function-call",
+                   G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
+                     auto *r = static_cast<std::atomic<bool> *>(ud);
+                     while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                     return TRUE;
+                   }),
+                   &release);
+  f.push_input(0, 1000);
+  Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
+  struct Release {  // destroyed before `eos` is joined: the control thread never stays blocked
+    std::atomic<bool> &r;
+    ~Release() { r = true; }
+  } guard{release};
+  ASSERT_TRUE(wait_until([&] { return s->issued.load() == 1u; }, 3000)) << "the drain sent no session.update";
+  rtc::FunctionCall call;
+  call.name = "block";
+  call.call_id = "call_1";
+  s->listener->on_function_call(call);  // the control thread is busy from now on
+  s->event(T::SpeechStarted, "item_u", "", 0);
+  s->event(T::SpeechStopped, "item_u", "", -1, 12000);
+  s->answered = 1;  // the drain's update is answered after them
+  ASSERT_TRUE(still_waiting(f, "the server's acknowledgement"));
+  EXPECT_FALSE(eos.done.load());
+  release = true;
+  ASSERT_TRUE(still_waiting(f, "the responses")) << "the drain did not wait for the turn's answer";
+  EXPECT_FALSE(eos.done.load());
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 2400);
+  s->event(T::ResponseDone, "", "resp_1");
+  ASSERT_TRUE(eos.wait(3000));
+  bool found = false;
+  auto items = collect_until_eos(f.h);
+  for (GstBuffer *b : buffers_of(items)) {
+    GstRealtimeConvMeta *m = gst_buffer_get_realtime_conv_meta(b);
+    if (m && g_strcmp0(m->response_id, "resp_1") == 0) found = true;
+  }
+  EXPECT_TRUE(found) << "the reply to the last turn is missing";
 }
 
 // EOS drain: another response's done does not end the wait for the response EOS asked for.
