@@ -268,6 +268,38 @@ struct Bg {
   }
 };
 
+// Holds realtimeconv's control thread in a "function-call" handler from block() until release()
+// or destruction. Declare it after the Bg threads that need the control thread to finish: it is
+// destroyed (and lets go) before they are joined.
+struct CtlBlocker {
+  GstElement *e;
+  FakeSession *s;
+  std::atomic<bool> released{false};
+  gulong id = 0;
+  explicit CtlBlocker(Fixture &f) : e(f.e), s(f.fake()) {
+    id = g_signal_connect(e, "function-call",
+                          G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
+                            auto *r = static_cast<std::atomic<bool> *>(ud);
+                            while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                            return TRUE;
+                          }),
+                          &released);
+  }
+  void block() {  // the control thread is busy from the moment it takes this call
+    rtc::FunctionCall call;
+    call.name = "block";
+    call.call_id = "call_1";
+    s->listener->on_function_call(call);
+  }
+  void release() { released = true; }
+  ~CtlBlocker() {
+    released = true;
+    g_signal_handler_disconnect(e, id);
+  }
+  CtlBlocker(const CtlBlocker &) = delete;
+  CtlBlocker &operator=(const CtlBlocker &) = delete;
+};
+
 // ---------------------------------------------------------------------------------------------
 
 TEST(Harness, PropertiesAndSecrets) {
@@ -1423,32 +1455,18 @@ TEST(TurnWait, GateBarrierHandlesWhatCameBeforeItsAnswer) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "silence-duration-ms", 500, "drain-timeout", 600000, NULL); });
   FakeSession *s = f.fake();
   s->auto_ack = false;
-  std::atomic<bool> release{false};
-  g_signal_connect(f.e, "function-call",
-                   G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
-                     auto *r = static_cast<std::atomic<bool> *>(ud);
-                     while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-                     return TRUE;
-                   }),
-                   &release);
   f.push_input(0, 500, 10000);        // question 1
   f.push_input(500 * MS, 600);        // a pause longer than the server's silence window
   Bg push([&] { f.push_input(1100 * MS, 100, 10000); });  // question 2's onset: held
-  struct Release {  // destroyed before `push` is joined: the control thread never stays blocked
-    std::atomic<bool> &r;
-    ~Release() { r = true; }
-  } guard{release};
+  CtlBlocker ctl(f);  // destroyed before `push` is joined
   ASSERT_TRUE(wait_until([&] { return s->issued.load() == 1u; }, 3000)) << "the gate sent no barrier";
-  rtc::FunctionCall call;
-  call.name = "block";
-  call.call_id = "call_1";
-  s->listener->on_function_call(call);  // the control thread is busy from now on
+  ctl.block();  // the control thread is busy from now on
   s->event(T::SpeechStarted, "item_u", "", 0);
   s->event(T::SpeechStopped, "item_u", "", -1, 1000);
   s->answered = 1;  // the barrier is answered after them
   ASSERT_TRUE(still_waiting(f, "gate"));
   EXPECT_FALSE(push.done.load()) << "question 2 went out before turn 1's speech_stopped was handled";
-  release = true;
+  ctl.release();
   ASSERT_TRUE(still_waiting(f, "turn"));
   EXPECT_FALSE(push.done.load());
   s->event(T::ResponseCreated, "", "resp_1");
@@ -1537,31 +1555,17 @@ TEST(EosDrain, EosDrainHandlesWhatCameBeforeItsAnswer) {
   Fixture f(false, [](GstElement *e) { g_object_set(e, "drain-timeout", 600000, NULL); });
   FakeSession *s = f.fake();
   s->auto_ack = false;
-  std::atomic<bool> release{false};
-  g_signal_connect(f.e, "function-call",
-                   G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
-                     auto *r = static_cast<std::atomic<bool> *>(ud);
-                     while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-                     return TRUE;
-                   }),
-                   &release);
   f.push_input(0, 1000);
   Bg eos([&] { gst_harness_push_event(f.h, gst_event_new_eos()); });
-  struct Release {  // destroyed before `eos` is joined: the control thread never stays blocked
-    std::atomic<bool> &r;
-    ~Release() { r = true; }
-  } guard{release};
+  CtlBlocker ctl(f);  // destroyed before `eos` is joined
   ASSERT_TRUE(wait_until([&] { return s->issued.load() == 1u; }, 3000)) << "the drain sent no session.update";
-  rtc::FunctionCall call;
-  call.name = "block";
-  call.call_id = "call_1";
-  s->listener->on_function_call(call);  // the control thread is busy from now on
+  ctl.block();  // the control thread is busy from now on
   s->event(T::SpeechStarted, "item_u", "", 0);
   s->event(T::SpeechStopped, "item_u", "", -1, 12000);
   s->answered = 1;  // the drain's update is answered after them
   ASSERT_TRUE(still_waiting(f, "the server's acknowledgement"));
   EXPECT_FALSE(eos.done.load());
-  release = true;
+  ctl.release();
   ASSERT_TRUE(still_waiting(f, "the responses")) << "the drain did not wait for the turn's answer";
   EXPECT_FALSE(eos.done.load());
   s->event(T::ResponseCreated, "", "resp_1");
@@ -1612,24 +1616,13 @@ TEST(EosDrain, EosDrainWaitsForTheResponseItRequested) {
 TEST(Queues, InboxAudioIsBounded) {
   Fixture f(true);
   FakeSession *s = f.fake();
-  std::atomic<bool> release{false};
-  gulong id = g_signal_connect(
-      f.e, "function-call",
-      G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
-        auto *r = static_cast<std::atomic<bool> *>(ud);
-        while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        return TRUE;
-      }),
-      &release);
-  rtc::FunctionCall call;
-  call.name = "block";
-  call.call_id = "call_1";
-  s->listener->on_function_call(call);
+  CtlBlocker ctl(f);
+  ctl.block();
   s->event(T::ResponseCreated, "", "resp_1");
   for (int i = 0; i < 62; i++) s->audio("resp_1", "item_a", 24000, (int64_t)i * 24000);  // 62 s
   // (the call, the created, 60 s of audio and one overflow notice)
   EXPECT_LE(gst_realtimeconv_pending_notifications(f.e), 63u);
-  release = true;
+  ctl.release();
   f.settle();
   GstStructure *st = nullptr;
   g_object_get(f.e, "stats", &st, NULL);
@@ -1641,7 +1634,6 @@ TEST(Queues, InboxAudioIsBounded) {
   GstMessage *w = f.pop_message(GST_MESSAGE_WARNING);
   ASSERT_NE(w, nullptr);
   gst_message_unref(w);
-  g_signal_handler_disconnect(f.e, id);
 }
 
 // The text queues are bounded (oldest dropped).
