@@ -302,10 +302,11 @@ class Session {
   // (session.updated, or an error event whose error.event_id names it: a rejected update) answers
   // that ticket and every earlier one. Published once the answering event, and every event before
   // it, has been delivered to the listener (on_server_event / on_error). Monotonic, kept across
-  // stop()/start(). Counted as answered without an answer: a session.update still unanswered when
-  // its connection goes away (connection lost, renewal switch, stop(), failure; the next connection
-  // is configured with the latest configuration before any queued command is sent), or dropped at
-  // stop(). A command refused by a full queue is answered by the next update executed.
+  // stop()/start(). A connection lost with a ticket unanswered: the input it had not proven read
+  // is sent again on the next connection, then a session.update answers the ticket. Counted as
+  // answered without an answer: a session.update still unanswered when its connection is retired
+  // by the renewal switch, stop() or a failure, or dropped at stop(). A command refused by a full
+  // queue is answered by the next update executed.
   // So update_config() is an in-order barrier that cannot hang on a rejected update: t =
   // update_config(), then wait for updates_answered() >= t. An update sent earlier and still in
   // flight never satisfies a later ticket. An Idle or Failed session sends nothing: bound such a

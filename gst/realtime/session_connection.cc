@@ -195,6 +195,10 @@ void Session::Impl::set_state(SessionState s, const std::string &detail) {
 
 // What a failure and a stop both end: the connection timers and both connections.
 void Session::Impl::end_connections() {
+  if (barrier_after_resend_) {  // never to be re-sent: counted as answered (see updates_answered())
+    barrier_after_resend_ = false;
+    publish_answered(cfg_ticket_);
+  }
   clear_timer(backoff_timer_);
   clear_timer(renew_timer_);
   clear_timer(renew_retry_timer_);
@@ -637,9 +641,20 @@ void Session::Impl::conn_lost(Conn *c, const std::string &reason, int fatal_clos
   }
   if (c != cur_.get()) return;
   requeue_unconfirmed();
+  // Its unanswered tickets are answered after the input is re-sent on the next connection, not
+  // now: their answer must prove that input read (docs/engine.md "Barriers").
+  for (const auto &u : cur_->updates_unanswered)
+    if (u.second > 0) barrier_after_resend_ = true;
+  cur_->updates_unanswered.clear();
   retire(cur_, true);
   retire(next_, true);
-  if (!active_ || state_ == SessionState::Failed || (xl() && state_ == SessionState::Idle)) return;  // Idle: translation closed
+  if (!active_ || state_ == SessionState::Failed || (xl() && state_ == SessionState::Idle)) {  // Idle: translation closed
+    if (barrier_after_resend_) {  // no next connection: counted as answered
+      barrier_after_resend_ = false;
+      publish_answered(cfg_ticket_);
+    }
+    return;
+  }
   log(LogLevel::Warning, "connection lost: " + reason);
   if (fatal_close > 0) {
     SessionError e;
@@ -878,7 +893,7 @@ void Session::Impl::send_session_update(Conn *c) {
   // Only the connection that carries the input answers tickets: a renewal connection (next_) has
   // read none of it. Every executed ticket goes to cur_ as well, and cur_'s unanswered ones are
   // published when it is retired at the switch.
-  c->updates_unanswered.emplace_back(id, c == cur_.get() ? cfg_ticket_ : 0);
+  c->updates_unanswered.emplace_back(id, c == cur_.get() && !barrier_after_resend_ ? cfg_ticket_ : 0);
   c->update_marks[id] = c->sent_off;
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
     c->update_marks.erase(c->updates_unanswered.front().first);
@@ -957,6 +972,12 @@ void Session::Impl::become_ready() {
   // what waited for Ready goes out now, in order: queued commands, then buffered audio
   run_queued();
   if (!active_) return;
+  if (barrier_after_resend_ && cur_) {
+    // the input of the lost connection is re-sent (run_queued sends it first): now a session.update
+    // answers the tickets that connection left unanswered, and those executed since
+    barrier_after_resend_ = false;
+    send_session_update(cur_.get());
+  }
   if (reconnect_pending_) {
     reconnect_pending_ = false;
     stat([](SessionStats &s) { s.reconnects++; });

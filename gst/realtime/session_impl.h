@@ -189,6 +189,10 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   std::atomic<uint64_t> updates_answered_pub{0};
   uint64_t answered_due_ = 0;  // network thread: the highest answered ticket not published yet
   uint64_t cfg_ticket_ = 0;    // network thread: the newest ticket whose configuration is in scfg_
+  // network thread: a connection was lost with a ticket unanswered: it is answered by a
+  // session.update sent once the input is re-sent on the next connection (become_ready), and no
+  // update sent before that answers a ticket.
+  bool barrier_after_resend_ = false;
   void publish_answered(uint64_t ticket);  // any thread: updates_answered_pub = max(it, ticket)
 
   // ---------------- network thread only ----------------

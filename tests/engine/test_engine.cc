@@ -1157,8 +1157,8 @@ TEST_F(EngineTest, UpdateTicketsAreAnsweredByTheirOwnUpdate) {
 TEST_F(EngineTest, UpdateTicketIsAnsweredAcrossAReconnect) {
   // the first connection dies right after session.created: its session.update, which carries
   // the configuration of ticket 1 (issued before start()), is never answered; the ticket is
-  // answered all the same (counted with the lost connection, or by the next connection's
-  // configuration update), so a barrier waiting for it does not hang
+  // answered on the next connection by a session.update sent once it is Ready (after any input
+  // to re-send), not by that connection's own configuration update: three updates in all
   START_EMU({"--fault-close-after", "1", "--fault-close-code", "1011", "--fault-connections", "1"});
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
   make_session(cfg);
@@ -1168,7 +1168,9 @@ TEST_F(EngineTest, UpdateTicketIsAnsweredAcrossAReconnect) {
   s->start();
   ASSERT_TRUE(wait_ready(30s));
   ASSERT_TRUE(poll_until([&] { return s->updates_answered() >= t1; }));
-  EXPECT_EQ(emu.log().find("in", "session.update").size(), 2u);
+  ASSERT_TRUE(poll_until([&] { return emu.log().find("in", "session.update").size() >= 3u; }));
+  settle();
+  EXPECT_EQ(emu.log().find("in", "session.update").size(), 3u);
   sc.instructions = "Be very brief.";
   const uint64_t t2 = s->update_config(sc);
   EXPECT_GT(t2, t1);

@@ -407,6 +407,44 @@ TEST_F(Hostile, BurstIsProbedByTheAudioSent) {
   EXPECT_GE(srv->max_unprobed.load(), chunk);  // the counter works
 }
 
+// A connection lost with a barrier unanswered (docs/engine.md "Barriers"): the ticket is answered
+// only by a session.update sent after the input the lost connection had not proven read was sent
+// again on the next one. Counted answered when the connection went away, it let realtimeconv's
+// EOS drain and input gate go on with that input unheard by the server.
+TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
+  std::atomic<int64_t> base1{-1}, read_at_answer{-1};
+  start([&](HostilePeer &p, int i) {
+    if (i == 0) {
+      p.answer_pings = false;  // nothing is proven read on this connection
+      if (!p.open_session()) return;
+      if (!p.read_until("\"session.update\"", 10000)) return;  // the barrier: never answered
+      p.shutdown_now();
+      return;
+    }
+    if (!p.open_session()) return;  // its configuration update is answered (before any input)
+    base1 = srv->audio_bytes.load();
+    HostilePeer::Frame f;
+    while (!srv->stop_.load() && !p.eof()) {
+      if (!p.read_frame(&f, 200)) continue;
+      if (f.opcode != 1 || f.payload.find("\"session.update\"") == std::string::npos) continue;
+      if (read_at_answer.load() < 0) read_at_answer = srv->audio_bytes.load() - base1.load();
+      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+    }
+  });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 1000);
+  s->push_audio(a.data(), a.size());
+  s->flush_audio();
+  ASSERT_TRUE(poll([&] { return srv->audio_bytes.load() >= static_cast<int64_t>(a.size()); }, 10s));
+  const uint64_t t = s->update_config(hostile_config(srv->url).session);
+  ASSERT_TRUE(poll([&] { return s->updates_answered() >= t; }, 30s)) << "the barrier was never answered";
+  EXPECT_GE(ready_count(), 2u) << "no reconnection";
+  EXPECT_GE(read_at_answer.load(), static_cast<int64_t>(a.size()))
+      << "the ticket was answered before the server had read the re-sent input";
+  EXPECT_GT(s->stats().input_samples_resent, 0u);
+}
+
 // Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
 // size is bounded; see docs/reliability.md), and the session carries on.
 TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {
