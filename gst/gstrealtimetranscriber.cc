@@ -72,6 +72,7 @@ struct TxEvent {
   bool committed = false;
   double confidence = -1;        // exp(mean logprob), -1 = unknown
   int lost_commits = 0;          // Reconnected: commits the old server session never answered
+  uint64_t ticket = 0;           // Eos: the barrier's update ticket (0: no session)
   GstSegment segment;
 };
 
@@ -171,6 +172,8 @@ struct TxState {
   // local commits: speech span (absolute input samples) of each commit, in commit order; bounded
   // (kMaxSpans, oldest dropped: its utterance is then placed over its committed span). Under mu.
   std::deque<rtcgst::TextSpan> speech_spans;
+  // The session's configuration, sent again at EOS as a barrier (sink thread; docs/transcriber.md).
+  rtc::SessionConfig barrier_cfg;
 };
 constexpr size_t kMaxSpans = 256;
 
@@ -201,6 +204,8 @@ struct _GstRealtimeTranscriber {
   int outstanding = 0;  // committed, not completed/failed yet
   bool eos_pending = false;
   gint64 eos_deadline = 0;
+  uint64_t eos_ticket = 0;    // the EOS barrier's update ticket
+  bool eos_answered = false;  // it is answered, and every event before the answer handled
   int lag_samples = 0;
   bool warned_late = false;
   std::deque<std::pair<std::string, rtcgst::TextSpan>> item_speech;  // item id -> speech span (bounded)
@@ -531,6 +536,8 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
       g_mutex_unlock(&self->lock);
       self->eos_pending = true;
       self->eos_deadline = g_get_monotonic_time() + static_cast<gint64>(timeout) * 1000;
+      self->eos_ticket = e.ticket;
+      self->eos_answered = false;
       return;
     }
   }
@@ -541,6 +548,7 @@ static void src_task(gpointer data) {
   TxState *st = self->st.get();
   std::deque<TxEvent> batch;
   int seen;
+  bool barrier_answered;
   {
     std::unique_lock<std::mutex> lk(st->mu);
     st->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !st->q.empty() || st->flushing; });
@@ -549,12 +557,19 @@ static void src_task(gpointer data) {
       gst_pad_pause_task(self->srcpad);
       return;
     }
+    // The EOS barrier: answered before the swap means the answer, and every event the server sent
+    // before it, is in `batch` or was handled already (the engine publishes after delivery).
+    // (self->session was set before the Eos event that set eos_pending was queued.)
+    barrier_answered = self->eos_pending && !self->eos_answered &&
+                       (!self->session || self->session->updates_answered() >= self->eos_ticket ||
+                        self->session->state() == rtc::SessionState::Failed);  // nothing more comes
     batch.swap(st->q);
     // the commits answered by the events in `batch` (and before): read with the swap, so a
     // `committed` queued after it is not counted before its event raises `outstanding`
     seen = st->commits_seen.load();
   }
   for (auto &e : batch) handle_event(self, e);
+  if (barrier_answered) self->eos_answered = true;
 
   guint latency;
   g_mutex_lock(&self->lock);
@@ -575,7 +590,10 @@ static void src_task(gpointer data) {
     push_gap_to(self, horizon);
   }
   if (self->eos_pending) {
-    const bool done = self->outstanding == 0 && seen >= st->commits_sent.load();
+    // Done: the server has answered the barrier sent after the input and the last commit (so
+    // every commit it will make, ours or its VAD's, is handled), and all of them are transcribed.
+    // Counting commits alone took the server VAD's commits for answers to ours.
+    const bool done = self->eos_answered && self->outstanding == 0 && seen >= st->commits_sent.load();
     if (done || g_get_monotonic_time() >= self->eos_deadline) {
       if (!done)
         GST_ELEMENT_WARNING(self, STREAM, FAILED, ("The last utterance's transcript did not arrive before EOS."),
@@ -631,6 +649,7 @@ static bool start_session(GstRealtimeTranscriber *self) {
   g_mutex_unlock(&self->lock);
   cfg.endpoint.kind = rtc::SessionKind::Transcription;
   cfg.session = sc;
+  self->st->barrier_cfg = sc;
   self->vad.configure(vp, self->rate);
   self->session = rtcgst::make_engine_session(cfg, self->listener.get());
   self->session->start();
@@ -822,6 +841,8 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       if (self->session && pending * 10 >= self->rate && speech) commit_now(self, self->vad.take_span());
       TxEvent e;
       e.kind = TxEvent::Eos;
+      // A barrier: the server answers it after everything sent before (docs/engine.md "Barriers").
+      if (self->session) e.ticket = self->session->update_config(self->st->barrier_cfg);
       self->st->push(std::move(e));
       return TRUE;
     }
@@ -929,7 +950,8 @@ static GstStateChangeReturn change_state(GstElement *element, GstStateChange tra
     self->st = std::make_unique<TxState>();
     self->st->element = element;
     self->listener = std::make_unique<TxListener>(self->st.get());
-    self->sent_header = self->have_segment = self->eos_pending = self->warned_late = false;
+    self->sent_header = self->have_segment = self->eos_pending = self->eos_answered = self->warned_late = false;
+    self->eos_ticket = 0;
     self->out_pos = self->prev_end = self->last_completed_end = self->last_committed_end = 0;
     self->outstanding = 0;
     self->frame.clear();

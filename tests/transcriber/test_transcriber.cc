@@ -239,6 +239,23 @@ TEST_F(TranscriberPipeline, PreviewServerVadCommittedModel) {
   expect_ordered();
 }
 
+// Server VAD: the server has committed (and transcribed) an utterance, then EOS comes in the
+// middle of the next one: the element commits the rest and waits for THAT commit's transcript.
+// The server's own commits are not answers to the element's commit.
+TEST_F(TranscriberPipeline, ServerVadEosWaitsForItsOwnCommit) {
+  build(false, "protocol=preview model=gpt-4o-transcribe commit-policy=server-vad eos-timeout=120000");
+  if (HasFatalFailure()) return;
+  push(300, false);
+  push(2000, true);
+  push(1500, false);
+  ASSERT_TRUE(wait([&] { return out.finals == 1; })) << "the server's commit of the first utterance was not transcribed";
+  push(2000, true);
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  ASSERT_TRUE(wait([&] { return out.eos; }, 60s)) << "no EOS";
+  EXPECT_EQ(out.finals, 2) << "EOS came before the transcript of the utterance it committed";
+  expect_ordered();
+}
+
 // G.711 u-law at 8 kHz (audio/pcmu): same words, same placement.
 TEST_F(TranscriberPipeline, G711UlawInput) {
   build(false, "", "audioresample ! audio/x-raw,rate=8000 ! mulawenc ! ");
