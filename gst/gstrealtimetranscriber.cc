@@ -174,6 +174,9 @@ struct TxState {
   std::deque<rtcgst::TextSpan> speech_spans;
   // The session's configuration, sent again at EOS as a barrier (sink thread; docs/transcriber.md).
   rtc::SessionConfig barrier_cfg;
+  // The EOS barrier was sent on a configured session: a rejection of an update from then on is
+  // that barrier's (the configuration itself was accepted), a warning and not an error.
+  std::atomic<bool> eos_barrier_sent{false};
 };
 constexpr size_t kMaxSpans = 256;
 
@@ -309,6 +312,12 @@ void TxListener::on_error(const rtc::SessionError &err) {
       st_->commits_seen++;  // a commit that will not be answered by committed (e.g. commit_empty)
     }
     st_->cv.notify_all();
+  }
+  if (rejected_config && err.cls != rtc::ErrorClass::Fatal && st_->eos_barrier_sent.load()) {
+    // still an answer: the barrier is over (docs/transcriber.md)
+    GST_WARNING_OBJECT(st_->element, "the service rejected the EOS barrier (%s: %s)", err.code.c_str(),
+                       err.message.c_str());
+    return;
   }
   if (err.cls == rtc::ErrorClass::Fatal || rejected_config) {
     TxEvent e;
@@ -841,8 +850,13 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       if (self->session && pending * 10 >= self->rate && speech) commit_now(self, self->vad.take_span());
       TxEvent e;
       e.kind = TxEvent::Eos;
-      // A barrier: the server answers it after everything sent before (docs/engine.md "Barriers").
-      if (self->session) e.ticket = self->session->update_config(self->st->barrier_cfg);
+      // A barrier: the server answers it after everything sent before (docs/engine.md "Barriers"):
+      // the audio still in the engine goes out first.
+      if (self->session) {
+        self->session->flush_audio();
+        if (self->session->state() == rtc::SessionState::Ready) self->st->eos_barrier_sent = true;
+        e.ticket = self->session->update_config(self->st->barrier_cfg);
+      }
       self->st->push(std::move(e));
       return TRUE;
     }
@@ -865,6 +879,9 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
           self->st->flushing = false;
         }
         self->out_pos = self->prev_end = self->st->samples_in.load();
+        // a flush clears an EOS still waiting (the task is paused: its state is ours here)
+        self->eos_pending = self->eos_answered = false;
+        self->eos_ticket = 0;
         gst_pad_start_task(self->srcpad, src_task, self, nullptr);
       }
       return r;

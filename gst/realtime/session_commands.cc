@@ -179,7 +179,9 @@ void Session::Impl::report_drops_and_logs() {
 
 void Session::Impl::exec(Cmd &c) {
   Conn *conn = cur_.get();
-  if (c.kind != CmdKind::UpdateConfig && c.kind != CmdKind::Clear) pump_audio(c.audio_mark);
+  // The audio pushed before the command goes out first (not for a clear, which discards it): so
+  // also before a session.update, whose answer is a barrier (docs/engine.md "Barriers").
+  if (c.kind != CmdKind::Clear) pump_audio(c.audio_mark);
   switch (c.kind) {
     case CmdKind::UpdateConfig: {
       // audio formats are fixed after start(): keep ours (the chunker/timeline depend on them)
@@ -191,6 +193,10 @@ void Session::Impl::exec(Cmd &c) {
       }
       scfg_ = n;
       cfg_ticket_ = std::max(cfg_ticket_, c.ticket);  // carried by every session.update from now on
+      cfg_ticket_mark_ = c.audio_mark;
+      // Not Ready: the next connection's own configuration update goes out before the input that
+      // waits for Ready (re-sent or buffered); the ticket is answered after it (become_ready).
+      if (state_ != SessionState::Ready && c.ticket > 0) barrier_after_resend_ = true;
       if (conn && conn->got_created) send_session_update(conn);
       if (next_ && next_->got_created) send_session_update(next_.get());
       break;

@@ -976,6 +976,7 @@ void Session::Impl::become_ready() {
     // the input of the lost connection is re-sent (run_queued sends it first): now a session.update
     // answers the tickets that connection left unanswered, and those executed since
     barrier_after_resend_ = false;
+    pump_audio(cfg_ticket_mark_);  // the input pushed before the newest ticket, to its last byte
     send_session_update(cur_.get());
   }
   if (reconnect_pending_) {

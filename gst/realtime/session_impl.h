@@ -193,6 +193,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // session.update sent once the input is re-sent on the next connection (become_ready), and no
   // update sent before that answers a ticket.
   bool barrier_after_resend_ = false;
+  int64_t cfg_ticket_mark_ = 0;  // network thread: the caller's input position at the newest ticket
   void publish_answered(uint64_t ticket);  // any thread: updates_answered_pub = max(it, ticket)
 
   // ---------------- network thread only ----------------

@@ -79,6 +79,20 @@ class Hostile : public ::testing::Test {
     if (!p.open_session()) return;
     while (!stop.load() && !p.eof()) p.serve(200);
   }
+  // A well-behaved connection that also answers every later session.update, and records how much
+  // appended audio it had read when it answered the first of them (the configuration update of
+  // open_session() is answered before any input).
+  void answer_updates(HostilePeer &p, std::atomic<int64_t> &read_at_answer) {
+    if (!p.open_session()) return;
+    const int64_t base = srv->audio_bytes.load();
+    HostilePeer::Frame f;
+    while (!srv->stop_.load() && !p.eof()) {
+      if (!p.read_frame(&f, 200)) continue;
+      if (f.opcode != 1 || f.payload.find("\"session.update\"") == std::string::npos) continue;
+      if (read_at_answer.load() < 0) read_at_answer = srv->audio_bytes.load() - base;
+      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+    }
+  }
   std::unique_ptr<HostileServer> srv;
   Recorder rec;
   std::unique_ptr<rtc::Session> s;
@@ -412,7 +426,7 @@ TEST_F(Hostile, BurstIsProbedByTheAudioSent) {
 // again on the next one. Counted answered when the connection went away, it let realtimeconv's
 // EOS drain and input gate go on with that input unheard by the server.
 TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
-  std::atomic<int64_t> base1{-1}, read_at_answer{-1};
+  std::atomic<int64_t> read_at_answer{-1};
   start([&](HostilePeer &p, int i) {
     if (i == 0) {
       p.answer_pings = false;  // nothing is proven read on this connection
@@ -421,15 +435,7 @@ TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
       p.shutdown_now();
       return;
     }
-    if (!p.open_session()) return;  // its configuration update is answered (before any input)
-    base1 = srv->audio_bytes.load();
-    HostilePeer::Frame f;
-    while (!srv->stop_.load() && !p.eof()) {
-      if (!p.read_frame(&f, 200)) continue;
-      if (f.opcode != 1 || f.payload.find("\"session.update\"") == std::string::npos) continue;
-      if (read_at_answer.load() < 0) read_at_answer = srv->audio_bytes.load() - base1.load();
-      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
-    }
+    answer_updates(p, read_at_answer);
   });
   ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
   std::vector<uint8_t> a;
@@ -443,6 +449,35 @@ TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
   EXPECT_GE(read_at_answer.load(), static_cast<int64_t>(a.size()))
       << "the ticket was answered before the server had read the re-sent input";
   EXPECT_GT(s->stats().input_samples_resent, 0u);
+}
+
+// A ticket issued while the session is not Ready (here reconnecting, with input pushed during the
+// outage) is answered only after that input was sent on the new connection: not by the new
+// connection's own configuration update, which goes out before the input that waited for Ready.
+TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
+  std::atomic<bool> die{false}, go{false};
+  std::atomic<int64_t> read_at_answer{-1};
+  start([&](HostilePeer &p, int i) {
+    if (i == 0) {
+      if (!p.open_session()) return;
+      while (!die.load() && !srv->stop_.load() && !p.eof()) p.serve(20);
+      p.shutdown_now();
+      return;
+    }
+    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    answer_updates(p, read_at_answer);
+  });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  die = true;
+  ASSERT_TRUE(wait_state(SessionState::Reconnecting, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 500);
+  s->push_audio(a.data(), a.size());  // waits for Ready (the offline buffer)
+  const uint64_t t = s->update_config(hostile_config(srv->url).session);
+  go = true;  // the next connection may now be configured
+  ASSERT_TRUE(poll([&] { return s->updates_answered() >= t; }, 30s)) << "the ticket was never answered";
+  EXPECT_GE(read_at_answer.load(), static_cast<int64_t>(a.size()))
+      << "the ticket was answered before the server had read the input pushed before it";
 }
 
 // Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
