@@ -116,9 +116,11 @@ class TxListener : public rtc::SessionListener {
   void on_log(rtc::LogLevel level, const std::string &msg) override;
   void on_input_dropped(int64_t first, int64_t samples) override;
   void on_reconnected(int, bool) override;
+  void on_commits_lost(int n) override { lost_pending_ += n; }
 
  private:
   TxState *st_;
+  int lost_pending_ = 0;  // network thread: commits of the old server session, told at the next
 };
 
 struct TxState {
@@ -345,15 +347,18 @@ void TxListener::on_input_dropped(int64_t first, int64_t samples) {
 }
 
 void TxListener::on_reconnected(int, bool) {
-  // The old server session's unanswered commits can never be answered. Settled here, on the
-  // network thread that also counts the answers, so no increment is lost; a commit the sink
-  // thread makes meanwhile belongs to the new session and stays pending.
+  // The old server session's unanswered commits can never be answered: the engine says how many
+  // (on_commits_lost, just before). Settled here, on the network thread that also counts the
+  // answers, so no increment is lost. A commit made while disconnected was queued and is sent on
+  // the new session (the engine sends the input again first): it stays pending. (Counting every
+  // commit not answered yet as lost took those for lost too: their transcripts were then pushed
+  // as late text, after the GAPs had passed them.)
   TxEvent e;
   e.kind = TxEvent::Reconnected;
   st_->push_with(std::move(e), [this](TxEvent &queued) {
-    const int sent = st_->commits_sent.load();
-    queued.lost_commits = std::max(0, sent - st_->commits_seen.load());
-    st_->commits_seen.store(sent);
+    queued.lost_commits = lost_pending_;
+    st_->commits_seen += lost_pending_;
+    lost_pending_ = 0;
   });
 }
 
@@ -527,8 +532,10 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
       self->outstanding = 0;
       self->item_speech.clear();
       {
+        // the spans of the lost commits are the oldest not committed yet; those of commits
+        // queued while disconnected (sent on the new session) stay for their `committed`
         std::lock_guard<std::mutex> lk(self->st->mu);
-        self->st->speech_spans.clear();
+        for (int i = 0; i < e.lost_commits && !self->st->speech_spans.empty(); i++) self->st->speech_spans.pop_front();
       }
       if (lost > 0)
         GST_ELEMENT_WARNING(self, RESOURCE, READ, ("The connection was replaced; %d utterance(s) were not transcribed.", lost),

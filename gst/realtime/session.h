@@ -222,6 +222,11 @@ class SessionListener {
     (void)attempt; (void)delay_ms; (void)reason;
   }
   virtual void on_reconnected(int items_replayed, bool planned_renewal) { (void)items_replayed; (void)planned_renewal; }
+  // `n` manual commits (input_audio_buffer.commit) were sent on a server session that is gone
+  // (connection lost, or replaced by a renewal) and never answered: they never will be. Commits
+  // still queued then are sent on the next connection and answered there. Called when the next
+  // server session starts, before its on_reconnected().
+  virtual void on_commits_lost(int n) { (void)n; }
   virtual void on_input_dropped(int64_t first_sample, int64_t samples) { (void)first_sample; (void)samples; }
   virtual void on_log(LogLevel level, const std::string &msg) { (void)level; (void)msg; }
 };

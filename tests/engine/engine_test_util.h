@@ -293,6 +293,10 @@ class Recorder : public rtc::SessionListener {
     }
     cv.notify_all();
   }
+  void on_commits_lost(int n) override {
+    check_alive();
+    commits_lost += n;
+  }
   void on_reconnected(int n, bool planned) override {
     check_alive();
     {
@@ -370,6 +374,7 @@ class Recorder : public rtc::SessionListener {
   };
   std::vector<Reconnecting> reconnecting;
   std::vector<std::pair<int, bool>> reconnected;
+  std::atomic<int> commits_lost{0};  // on_commits_lost, summed
   std::vector<std::pair<int64_t, int64_t>> drops;
   std::vector<std::string> logs;
   std::set<std::thread::id> thread_ids;

@@ -480,6 +480,45 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
       << "the ticket was answered before the server had read the input pushed before it";
 }
 
+// on_commits_lost counts the commits sent on a server session that went away unanswered, and
+// not a commit made while disconnected: that one is queued, sent on the next connection (after
+// the input), and answered there (realtimetranscriber counted it lost and pushed its transcript as
+// late text).
+TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
+  std::atomic<bool> go{false};
+  std::atomic<int> commits_on_1{0};
+  start([&](HostilePeer &p, int i) {
+    if (i == 0) {
+      if (!p.open_session()) return;
+      p.read_until("\"input_audio_buffer.commit\"", 10000);  // never answered
+      p.shutdown_now();
+      return;
+    }
+    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!p.open_session()) return;
+    HostilePeer::Frame f;
+    while (!srv->stop_.load() && !p.eof()) {
+      if (!p.read_frame(&f, 200)) continue;
+      if (f.opcode != 1 || f.payload.find("\"input_audio_buffer.commit\"") == std::string::npos) continue;
+      commits_on_1++;
+      p.send_text(R"({"type":"input_audio_buffer.committed","event_id":"h4","item_id":"item_h1","previous_item_id":null})");
+    }
+  });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 300);
+  s->push_audio(a.data(), a.size());
+  ASSERT_TRUE(s->commit());  // sent on connection 0, which dies without answering
+  ASSERT_TRUE(wait_state(SessionState::Reconnecting, 10s));
+  s->push_audio(a.data(), a.size());
+  ASSERT_TRUE(s->commit());  // made while disconnected: queued for the next connection
+  go = true;
+  ASSERT_TRUE(rec.wait_until([&] { return !rec.reconnected.empty(); }, 20s)) << "no reconnection";
+  EXPECT_EQ(rec.commits_lost.load(), 1);
+  ASSERT_TRUE(poll([&] { return commits_on_1.load() >= 1; }, 10s));
+  EXPECT_EQ(commits_on_1.load(), 1);
+}
+
 // Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
 // size is bounded; see docs/reliability.md), and the session carries on.
 TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {

@@ -311,7 +311,8 @@ TEST_F(TranscriberReconnect, MidUtteranceReconnectKeepsTheTimeline) {
   EXPECT_GE(emu.log().sessions().size(), 2u) << "the fault did not cut the first connection";
   expect_ordered();
   std::lock_guard<std::mutex> lk(out.mu);
-  for (auto &t : out.texts) EXPECT_LE(t.second.first + t.second.second, 4500 * GST_MSECOND) << t.first;
+  for (auto &t : out.texts)
+    EXPECT_LE(t.second.first + t.second.second, 4500 * GST_MSECOND) << t.first << " (emulator log " << emu.log_path << ")";
 }
 
 }  // namespace
