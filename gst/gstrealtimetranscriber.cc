@@ -120,7 +120,7 @@ class TxListener : public rtc::SessionListener {
 
  private:
   TxState *st_;
-  int lost_pending_ = 0;  // network thread: commits of the old server session, told at the next
+  int lost_pending_ = 0;  // network thread: lost commits told by on_commits_lost, settled at on_reconnected
 };
 
 struct TxState {
@@ -533,9 +533,13 @@ static void handle_event(GstRealtimeTranscriber *self, TxEvent &e) {
       self->item_speech.clear();
       {
         // the spans of the lost commits are the oldest not committed yet; those of commits
-        // queued while disconnected (sent on the new session) stay for their `committed`
+        // queued while disconnected (sent on the new session) stay for their `committed`. At
+        // most one span per commit still pending is kept (a span left by a commit that failed
+        // goes here, so that the spans line up with their commits again).
         std::lock_guard<std::mutex> lk(self->st->mu);
         for (int i = 0; i < e.lost_commits && !self->st->speech_spans.empty(); i++) self->st->speech_spans.pop_front();
+        const int pending = std::max(0, self->st->commits_sent.load() - self->st->commits_seen.load());
+        while (static_cast<int>(self->st->speech_spans.size()) > pending) self->st->speech_spans.pop_front();
       }
       if (lost > 0)
         GST_ELEMENT_WARNING(self, RESOURCE, READ, ("The connection was replaced; %d utterance(s) were not transcribed.", lost),
@@ -701,7 +705,15 @@ static void commit_now(GstRealtimeTranscriber *self, const rtcgst::TextSpan &rel
     if (self->st->speech_spans.size() > kMaxSpans) self->st->speech_spans.pop_front();
   }
   GST_DEBUG_OBJECT(self, "commit at sample %" G_GINT64_FORMAT, self->st->samples_in.load());
-  if (self->session->commit()) self->st->commits_sent++;
+  // counted before it is sent: a reconnection settling the spans meanwhile must count it pending
+  self->st->commits_sent++;
+  if (!self->session->commit()) {  // refused (warned by the engine): nothing will answer it
+    self->st->commits_sent--;
+    if (self->local_commit) {
+      std::lock_guard<std::mutex> lk(self->st->mu);
+      if (!self->st->speech_spans.empty()) self->st->speech_spans.pop_back();
+    }
+  }
   self->st->buffer_start = self->st->samples_in.load();
 }
 
@@ -889,6 +901,7 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
         // a flush clears an EOS still waiting (the task is paused: its state is ours here)
         self->eos_pending = self->eos_answered = false;
         self->eos_ticket = 0;
+        self->st->eos_barrier_sent = false;
         gst_pad_start_task(self->srcpad, src_task, self, nullptr);
       }
       return r;
