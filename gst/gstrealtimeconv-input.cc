@@ -159,11 +159,9 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
     lk.lock();
     if (!session_usable(st)) break;
     if (p->awaiting_turn) continue;
-    if (p->st.gate_barrier_pending && answered >= p->st.gate_barrier_ticket && !p->st.gate_barrier_marked) {
-      p->st.gate_barrier_marked = true;  // answered; what the server said before is handled when...
-      p->st.gate_barrier_mark = inbox_mark(p);
-    }
-    if (p->st.gate_barrier_pending && p->st.gate_barrier_marked && inbox_handled_up_to(p, p->st.gate_barrier_mark)) {
+    if (p->st.gate_barrier_pending && answered >= p->st.gate_barrier_ticket && !p->st.gate_barrier_mark)
+      p->st.gate_barrier_mark = inbox_mark(p);  // answered; what the server said before is handled when...
+    if (p->st.gate_barrier_pending && p->st.gate_barrier_mark && inbox_handled_up_to(p, *p->st.gate_barrier_mark)) {
       // ...the control thread is there (it set the turn wait of a speech_stopped before the answer;
       // the state lock is held from the awaiting_turn check above to here, so none of those
       // events is handled in between).
@@ -196,7 +194,7 @@ static void wait_input_slot_locked(GstRealtimeConv *self, std::unique_lock<std::
                          p->timeline.samples());
         p->st.gate.on_barrier_sent();
         p->st.gate_barrier_pending = true;
-        p->st.gate_barrier_marked = false;
+        p->st.gate_barrier_mark.reset();
         lk.unlock();
         const uint64_t ticket = apply_session_config(self);
         lk.lock();

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -203,8 +204,8 @@ struct StreamState {
   rtcgst::TurnGate gate;
   bool gate_barrier_pending = false;
   uint64_t gate_barrier_ticket = 0;  // the gate's barrier: its update ticket (updates_answered())
-  bool gate_barrier_marked = false;  // its answer is in: wait until the inbox is handled up to...
-  uint64_t gate_barrier_mark = 0;    // ...this inbox_mark()
+  // its answer is in: the inbox_mark() then, which the control thread must have handled
+  std::optional<uint64_t> gate_barrier_mark;
   // function calls: function-output emitted for a call being handed out / undecided
   std::string fc_dispatching;
   std::set<std::string> answered_calls;

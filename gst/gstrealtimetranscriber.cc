@@ -869,10 +869,9 @@ static gboolean sink_event(GstPad *pad, GstObject *parent, GstEvent *event) {
       if (self->session && pending * 10 >= self->rate && speech) commit_now(self, self->vad.take_span());
       TxEvent e;
       e.kind = TxEvent::Eos;
-      // A barrier: the server answers it after everything sent before (docs/engine.md "Barriers"):
-      // the audio still in the engine goes out first.
+      // A barrier: the server answers it after everything pushed before (the engine sends that
+      // audio ahead of the update; docs/engine.md "Barriers").
       if (self->session) {
-        self->session->flush_audio();
         if (self->session->state() == rtc::SessionState::Ready) self->st->eos_barrier_sent = true;
         e.ticket = self->session->update_config(self->st->barrier_cfg);
       }

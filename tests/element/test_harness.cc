@@ -274,16 +274,19 @@ struct Bg {
 struct CtlBlocker {
   GstElement *e;
   FakeSession *s;
-  std::atomic<bool> released{false};
+  std::mutex m;
+  std::condition_variable cv;
+  bool released = false;
   gulong id = 0;
   explicit CtlBlocker(Fixture &f) : e(f.e), s(f.fake()) {
     id = g_signal_connect(e, "function-call",
                           G_CALLBACK(+[](GstElement *, const gchar *, const gchar *, const gchar *, gpointer ud) -> gboolean {
-                            auto *r = static_cast<std::atomic<bool> *>(ud);
-                            while (!r->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                            auto *b = static_cast<CtlBlocker *>(ud);
+                            std::unique_lock<std::mutex> lk(b->m);
+                            b->cv.wait(lk, [b] { return b->released; });
                             return TRUE;
                           }),
-                          &released);
+                          this);
   }
   void block() {  // the control thread is busy from the moment it takes this call
     rtc::FunctionCall call;
@@ -291,9 +294,15 @@ struct CtlBlocker {
     call.call_id = "call_1";
     s->listener->on_function_call(call);
   }
-  void release() { released = true; }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lk(m);
+      released = true;
+    }
+    cv.notify_all();
+  }
   ~CtlBlocker() {
-    released = true;
+    release();
     g_signal_handler_disconnect(e, id);
   }
   CtlBlocker(const CtlBlocker &) = delete;

@@ -79,6 +79,12 @@ class Hostile : public ::testing::Test {
     if (!p.open_session()) return;
     while (!stop.load() && !p.eof()) p.serve(200);
   }
+  // A server thread holds a connection (not yet upgraded: the engine stays Connecting) until the
+  // test lets it go, or the server stops. It polls two flags; the test's checks come after, each a
+  // bounded wait for its own condition.
+  void hold_until(const std::atomic<bool> &go) {
+    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   // A well-behaved connection that also answers every later session.update, and records how much
   // appended audio it had read when it answered the first of them (the configuration update of
   // open_session() is answered before any input).
@@ -464,7 +470,7 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
       p.shutdown_now();
       return;
     }
-    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    hold_until(go);
     answer_updates(p, read_at_answer);
   });
   ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
@@ -494,7 +500,7 @@ TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
       p.shutdown_now();
       return;
     }
-    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    hold_until(go);
     if (!p.open_session()) return;
     HostilePeer::Frame f;
     while (!srv->stop_.load() && !p.eof()) {
