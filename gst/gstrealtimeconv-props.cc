@@ -277,6 +277,7 @@ void gst_realtimeconv_set_property(GObject *object, guint prop_id, const GValue 
       case PROP_BARGE_IN: s.barge_in = g_value_get_boolean(value); break;
       case PROP_DRAIN_TIMEOUT: s.drain_timeout_ms = g_value_get_int(value); break;
       case PROP_CAPTION_LATENCY: s.caption_latency_ms = g_value_get_int(value); break;
+      case PROP_PUSH_AHEAD: s.push_ahead_ms = g_value_get_int(value); break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         return;
@@ -340,6 +341,7 @@ void gst_realtimeconv_get_property(GObject *object, guint prop_id, GValue *value
     case PROP_BARGE_IN: g_value_set_boolean(value, s.barge_in); break;
     case PROP_DRAIN_TIMEOUT: g_value_set_int(value, s.drain_timeout_ms); break;
     case PROP_CAPTION_LATENCY: g_value_set_int(value, s.caption_latency_ms); break;
+    case PROP_PUSH_AHEAD: g_value_set_int(value, s.push_ahead_ms); break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -454,8 +456,16 @@ static void install_behaviour_props(GObjectClass *gobject_class) {
   g_object_class_install_property(gobject_class, PROP_BARGE_IN,
       g_param_spec_boolean("barge-in", "Barge-in",
           "Live input: when the user starts speaking, drop the assistant's unplayed audio and truncate the "
-          "server's copy at what was pushed (at most 90 ms beyond what was played). Files never cut a reply",
+          "server's copy at what was pushed (at most push-ahead beyond what was played). Files never cut a reply",
           TRUE, SESS_FLAGS));
+  g_object_class_install_property(gobject_class, PROP_PUSH_AHEAD,
+      g_param_spec_int("push-ahead", "Push ahead",
+          "Live: the most response audio pushed downstream and not played yet (ms), which a barge-in cannot take "
+          "back. Audio goes out in pieces of half this, each half this before it plays. Larger keeps a busy "
+          "machine, or a sink that holds one buffer, fed with fewer wake-ups; smaller makes barge-in tighter. "
+          "0: automatic, latency / 4 (20 to 50 ms) plus 40 ms pieces (90 ms at the default latency)",
+          0, 2000, DEFAULT_PUSH_AHEAD,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_int("drain-timeout", "Drain timeout",
           "At EOS (and after each turn when not live), how long to wait for responses in progress (ms)", 0, 600000,

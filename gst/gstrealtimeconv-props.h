@@ -63,6 +63,7 @@ enum {
   PROP_STATS,
   PROP_MAX_OBSERVED_DELAY,
   PROP_CAPTION_LATENCY,
+  PROP_PUSH_AHEAD,
 };
 
 #define DEFAULT_VAD_THRESHOLD 0.5
@@ -75,6 +76,7 @@ enum {
 #define DEFAULT_LATENCY 200
 #define DEFAULT_DRAIN_TIMEOUT 10000
 #define DEFAULT_CAPTION_LATENCY 0
+#define DEFAULT_PUSH_AHEAD 0
 
 #define GST_TYPE_REALTIMECONV_MODALITY (gst_realtimeconv_modality_get_type())
 #define GST_TYPE_REALTIMECONV_TURN_DETECTION (gst_realtimeconv_turn_detection_get_type())
@@ -103,6 +105,7 @@ struct Settings {
   int max_output_tokens = 0;
   int chunk_ms = DEFAULT_CHUNK_DURATION, latency_ms = DEFAULT_LATENCY, drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT;
   int caption_latency_ms = DEFAULT_CAPTION_LATENCY;
+  int push_ahead_ms = DEFAULT_PUSH_AHEAD;  // 0: automatic (rtcgst::live_pacing)
   GstRealtimeConvSilenceFill silence_fill = SILENCE_FILL_AUTO;
   bool barge_in = true;
 };

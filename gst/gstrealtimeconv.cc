@@ -118,9 +118,11 @@
  * Live only. On `speech_started` while assistant audio is still being output
  * (#GstRealtimeConv:barge-in, on by default), the not-yet-pushed audio of that response is dropped at
  * once and `conversation.item.truncate` is sent with what was pushed of the item: live audio is
- * pushed at most the lead (plus one 40 ms piece) ahead of its play time, so everything pushed is
+ * pushed at most the lead (plus one piece) ahead of its play time, so everything pushed is
  * rendered and the model is told what the listener hears; it exceeds what the pipeline clock says
- * was played when speech_started arrived by at most 90 ms (`ahead-ms`). `response.cancel` is sent
+ * was played when speech_started arrived by at most #GstRealtimeConv:push-ahead (`ahead-ms`; 90 ms
+ * at the defaults: a 50 ms lead and 40 ms pieces). A larger push-ahead trades that bound for a
+ * margin on busy machines: see docs/timing.md. `response.cancel` is sent
  * only when the server does not interrupt by itself (#GstRealtimeConv:interrupt-response off). A
  * `realtimeconv/truncated` message reports the truncation point (audio-end-ms, running-time of the
  * cut, ahead-ms). Non-live, a later question never cuts an earlier reply.

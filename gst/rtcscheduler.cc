@@ -16,6 +16,12 @@ Ns live_fill_interval(Ns latency) { return std::clamp<Ns>(latency / 2, 20 * kMs,
 
 Ns live_push_lead(Ns latency) { return std::clamp<Ns>(latency / 4, 20 * kMs, 50 * kMs); }
 
+LivePacing live_pacing(Ns latency, Ns push_ahead) {
+  if (push_ahead == 0) return {live_push_lead(latency), kLivePushChunk};
+  const Ns lead = std::max<Ns>(push_ahead / 2, kMinLivePacing);
+  return {lead, std::max<Ns>(push_ahead - push_ahead / 2, kMinLivePacing)};
+}
+
 Ns live_push_time(Ns rt, Ns render_latency, Ns lead) {
   if (!valid(rt)) return 0;
   const Ns play = rt + (valid(render_latency) ? render_latency : 0);

@@ -48,6 +48,20 @@ Ns live_push_lead(Ns latency);
 // pushed ahead is bounded by the lead plus one piece.
 constexpr Ns kLivePushChunk = 40 * kMs;
 
+// The live pacing in force: pieces of at most `piece`, each pushed `lead` before it plays, so at
+// most lead + piece of pushed audio is unplayed at any moment (what a barge-in cannot take back).
+struct LivePacing {
+  Ns lead;
+  Ns piece;
+};
+// `push_ahead` is the element's push-ahead setting. 0 (automatic): live_push_lead(latency) and
+// kLivePushChunk, 90 ms at the default 200 ms latency. Otherwise that bound itself: half of it is
+// the lead, the rest the piece, each at least kMinLivePacing. A larger bound leaves a busy
+// machine more time to wake the src task (the lead) and a sink that renders one buffer at a time
+// more margin (the piece), with fewer wake-ups; a smaller one makes barge-in tighter.
+constexpr Ns kMinLivePacing = 10 * kMs;
+LivePacing live_pacing(Ns latency, Ns push_ahead);
+
 // The running time at which output audio stamped `rt` may be pushed, live: it plays (at a
 // sync=true sink) at rt + render_latency (the pipeline latency), so it is pushed `lead` before.
 Ns live_push_time(Ns rt, Ns render_latency, Ns lead);

@@ -107,7 +107,7 @@ static gint64 next_caption_expiry_locked(RtcPriv *p) {
 struct OutSettings {
   GstClockTime lat = 0, caption_lat = 0;
   GstClockTime fill_interval = kLiveFillMin;  // live_fill_interval(lat)
-  GstClockTime lead = 0;                      // rtcgst::live_push_lead(lat)
+  GstClockTime lead = 0, piece = 0;           // rtcgst::live_pacing(lat, push-ahead)
   bool manual_captions = false;  // manual turn detection with input transcription
 };
 
@@ -196,16 +196,17 @@ static void take_live_piece_locked(RtcPriv *p, int64_t piece, OutItem *out) {
   }
 }
 
-// next_item_locked: takes the next queued item of `pad` (live audio in pieces of
-// rtcgst::kLivePushChunk when `pace_audio`); text items are stamped at `rt`.
-static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_audio, OutItem *out) {
+// next_item_locked: takes the next queued item of `pad` (live audio in pieces of at most `piece`
+// when `pace_audio`, rtcgst::live_pacing); text items are stamped at `rt`.
+static void take_queued_locked(RtcPriv *p, int pad, GstClockTime rt, bool pace_audio, GstClockTime piece,
+                               OutItem *out) {
   struct {
     int pad;
     GstClockTime rt;
   } best{pad, rt};
   auto &q = p->q[best.pad];
   if (best.pad == kAudioPad && pace_audio && q.front().buf) {
-    take_live_piece_locked(p, (int64_t)gst_util_uint64_scale_int(rtcgst::kLivePushChunk, p->out_rate, GST_SECOND), out);
+    take_live_piece_locked(p, std::max<int64_t>(1, (int64_t)gst_util_uint64_scale_int(piece, p->out_rate, GST_SECOND)), out);
   } else {
     *out = std::move(q.front());
     q.pop_front();
@@ -337,7 +338,7 @@ static bool next_item_locked(RtcPriv *p, bool live, GstClockTime now, const OutS
       out->dur = best.fill_end - best.rt;
     }
   } else {
-    take_queued_locked(p, best.pad, best.rt, pace_audio, out);
+    take_queued_locked(p, best.pad, best.rt, pace_audio, os.piece, out);
   }
   GstClockTime end = out->rt + (GST_CLOCK_TIME_IS_VALID(out->dur) ? out->dur : 0);
   p->pushed_end[best.pad] = tmax(p->pushed_end[best.pad], end);
@@ -404,7 +405,9 @@ static OutSettings out_settings(RtcPriv *p) {
   os.lat = ms_to_ns(p->settings.latency_ms);
   os.caption_lat = ms_to_ns(p->settings.caption_latency_ms);
   os.fill_interval = live_fill_interval(os.lat);
-  os.lead = rtcgst::live_push_lead(os.lat);
+  const rtcgst::LivePacing pacing = rtcgst::live_pacing(os.lat, ms_to_ns(p->settings.push_ahead_ms));
+  os.lead = pacing.lead;
+  os.piece = pacing.piece;
   os.manual_captions = p->settings.turn_detection == TURN_DETECTION_NONE && !p->settings.transcription_model.empty();
   return os;
 }

@@ -19,6 +19,7 @@
 //       realtimeconv (source cost), to isolate the element's CPU. [--url wss://... --ssl-ca-file F]:
 //       an emulator run.sh started (the TLS peer row). [--wakeups]: scheduler switches per thread,
 //       split into "a response streaming" and "no response" intervals. [--chunk MS] chunk-duration.
+//       [--push-ahead MS] the element's push-ahead (0: its automatic live pacing).
 //
 // The element is compiled into this binary (its own registration) so that the benchmark can wrap
 // the engine listener through the element's session factory hook: that is how receive_time_us of
@@ -411,10 +412,12 @@ std::unique_ptr<Pipe> make_pipe(const std::string &url, const std::string &src_p
     GstPad *sp = gst_element_get_static_pad(p->conv, "src");
     gst_pad_add_probe(sp, GST_PAD_PROBE_TYPE_BUFFER, src_probe, &p->track, nullptr);
     gst_pad_add_probe(sp, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, latency_probe, &p->track, nullptr);
-    gint latency_ms = 0;
-    g_object_get(p->conv, "latency", &latency_ms, nullptr);
+    gint latency_ms = 0, push_ahead_ms = 0;
+    g_object_get(p->conv, "latency", &latency_ms, "push-ahead", &push_ahead_ms, nullptr);
     tr->conv = p->conv;
-    tr->lead_ns = static_cast<int64_t>(rtcgst::live_push_lead(static_cast<rtcgst::Ns>(latency_ms) * GST_MSECOND));
+    tr->lead_ns = static_cast<int64_t>(rtcgst::live_pacing(static_cast<rtcgst::Ns>(latency_ms) * GST_MSECOND,
+                                                           static_cast<rtcgst::Ns>(push_ahead_ms) * GST_MSECOND)
+                                           .lead);
     gst_object_unref(sp);
   }
   GstPad *kp = gst_element_get_static_pad(p->sink, "sink");
@@ -803,6 +806,8 @@ int run_session(const Opts &o) {
   if (!ca.empty()) props += " ssl-ca-file=\"" + ca + "\"";
   const int chunk_ms = static_cast<int>(o.num("chunk", 0));  // 0: the element's default
   if (chunk_ms > 0) props += " chunk-duration=" + std::to_string(chunk_ms);
+  const int push_ahead_ms = static_cast<int>(o.num("push-ahead", 0));  // 0: the element's automatic pacing
+  if (push_ahead_ms > 0) props += " push-ahead=" + std::to_string(push_ahead_ms);
   // Touch the network thread first so that the RSS baseline includes it.
   if (!baseline)
     for (size_t i = 0; i < rtc::net::loop_count(); i++) (void)rtc::net::context(rtc::net::loop_at(i));
@@ -928,6 +933,7 @@ int run_session(const Opts &o) {
   Json j;
   j.integer("chunk_ms", chunk_ms > 0 ? chunk_ms : element_default_int("chunk-duration"));
   j.integer("n", n).boolean("baseline", baseline).boolean("all_ready", ready).integer("ready", static_cast<long long>(updated));
+  j.integer("push_ahead_ms", push_ahead_ms);
   j.num("ready_s", ready_s).num("wall_s", wall_s).num("cpu_ms", cpu_ms);
   j.num("cpu_ms_per_session_s", cpu_ms / wall_s / n).num("cpu_cores", cpu_ms / 1000.0 / wall_s);
   j.num("user_ms_per_session_s", static_cast<double>(u1 - u0) / 1000.0 / wall_s / n);

@@ -26,6 +26,8 @@
 #   BENCH_WAKE_SECONDS       measured seconds of each wake-up run (60)
 #   BENCH_PROFILE            1 (default): profile the first density step that breaks with perf
 #                            (results/density_profile.txt); 0: skip
+#   BENCH_PUSH_AHEAD         the density sweep again with this push-ahead (ms; 200; 0 = skip it)
+#   BENCH_PUSH_AHEAD_N       its session counts (100 200 300; QUICK: 10 50); then +50 until it breaks
 # Phases added by issue 15: peer (element vs SDK over TLS), wakeups (scheduler switches per
 # thread), profile (perf on the density break); the plots (results/*.svg, gnuplot) are drawn last.
 # QUICK=1 produces every row at small N in a few minutes (for a rerun on a quiet machine).
@@ -129,6 +131,9 @@ if has_phase cpu; then
   # Each input chunk costs one wake-up of the network thread and one send: the same with 40 ms
   # chunks (the default is 100 ms; 40 ms gives the lowest end-of-turn latency).
   run cpu_session_chunk40 "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --chunk 40 --id cpu_session_chunk40
+  # The same with the larger push-ahead of the second density sweep (fewer, larger live pieces).
+  [ "${BENCH_PUSH_AHEAD:-200}" != 0 ] && run cpu_session_pushahead "$B/bench_element" session --n 1 --seconds "$CPU_S" \
+    --lag-ms 0 --push-ahead "${BENCH_PUSH_AHEAD:-200}" --id cpu_session_pushahead
   busy_start
   run cpu_session_busy "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session_busy
   run cpu_baseline_busy "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline_busy
@@ -246,6 +251,23 @@ if has_phase density; then
       perf report -i "$BUILD/density.perf.data" --no-children --sort comm,dso,sym --stdio -g none 2> /dev/null | grep -v '^#' | grep -v '^$' | head -45
     } > "$RESULTS/density_profile.txt"
     echo "   written: $RESULTS/density_profile.txt"
+  fi
+  # The same sweep with a larger push-ahead (docs/timing.md): what the barge-in bound costs.
+  PA=${BENCH_PUSH_AHEAD:-200}
+  if [ "$PA" != 0 ]; then
+    good=0; bad=0
+    for n in ${BENCH_PUSH_AHEAD_N:-$( [ "$QUICK" = 1 ] && echo "10 50" || echo "100 200 300")}; do
+      run "pushahead_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$n"
+      if density_ok "pushahead_$n"; then good=$n; else bad=$n; break; fi
+    done
+    if [ "$bad" = 0 ]; then
+      n=$(( good + 50 ))
+      while [ "$n" -le "$DENSITY_MAX" ]; do
+        run "pushahead_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$n"
+        if density_ok "pushahead_$n"; then good=$n; else break; fi
+        n=$(( n + 50 ))
+      done
+    fi
   fi
   # The live sources alone at two sizes: the element's own CPU per session at scale is
   # (CPU with the element - CPU of the sources alone) / N.

@@ -803,6 +803,46 @@ TEST(Harness, LiveSilenceFillAlways) {
   }));
 }
 
+// push-ahead sets the live pacing (rtcgst::live_pacing): 200 ms = pieces of 100 ms, each pushed
+// 100 ms before it plays; a barge-in then tells the server up to 200 ms more than the clock says
+// was played (all of it rendered).
+TEST(Harness, PushAheadSetsLivePiecesLeadAndBargeInBound) {
+  Fixture f(true, [](GstElement *e) { g_object_set(e, "interrupt-response", FALSE, "push-ahead", 200, NULL); });
+  FakeSession *s = f.fake();
+  f.push_input(0, 1000);
+  gst_harness_push_upstream_event(f.h, gst_event_new_latency(300 * MS));  // pipeline latency
+  f.set_time(1 * GST_SECOND);
+  s->event(T::ResponseCreated, "", "resp_1");
+  s->audio("resp_1", "item_a", 24000);  // 1 s .. 2 s, plays from 1.3 s, pushed 100 ms before
+  f.settle();
+  f.advance_to(1500 * MS);
+  // Pushed by 1.5 s: the pieces due by then (stamped up to 1.3 s), 1.0 .. 1.4 s, 100 ms each.
+  GstClockTime end = 1 * GST_SECOND;
+  int n = 0;
+  while (end < 1400 * MS) {
+    GstBuffer *b = wait_buffer(f.h);
+    ASSERT_NE(b, nullptr) << "audio pushed up to " << end;
+    EXPECT_EQ(GST_BUFFER_PTS(b), end);
+    EXPECT_EQ(GST_BUFFER_DURATION(b), 100 * MS);
+    end = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+    n++;
+  }
+  EXPECT_EQ(n, 4);
+  s->event(T::SpeechStarted, "item_u2", "", 30000);
+  f.settle();
+  // Played by the clock: 1.5 s - 300 ms - 1 s = 200 ms; pushed, and so heard in full: 400 ms.
+  EXPECT_TRUE(s->called("truncate:item_a:400"));
+  GstMessage *m = f.pop_message(GST_MESSAGE_ELEMENT, "realtimeconv/truncated");
+  ASSERT_NE(m, nullptr);
+  gint64 ms = 0, ahead = 0;
+  gst_structure_get_int64(gst_message_get_structure(m), "audio-end-ms", &ms);
+  gst_structure_get_int64(gst_message_get_structure(m), "ahead-ms", &ahead);
+  gst_message_unref(m);
+  EXPECT_EQ(ms, 400);
+  EXPECT_EQ(ahead, 200);
+}
+
 TEST(Harness, LiveBargeInTruncatesAtPlayedPosition) {
   Fixture f(true, [](GstElement *e) { g_object_set(e, "interrupt-response", FALSE, NULL); });
   FakeSession *s = f.fake();

@@ -39,6 +39,27 @@ TEST(Scheduler, LiveLeadIsBounded) {
   EXPECT_EQ(live_push_lead(5 * kSec), 50 * kMs);
 }
 
+TEST(Scheduler, LivePacingIsAutomaticOrHalfLeadHalfPiece) {
+  // 0: the automatic lead and the 40 ms piece (90 ms pushed ahead at most at 200 ms latency).
+  LivePacing a = live_pacing(200 * kMs, 0);
+  EXPECT_EQ(a.lead, 50 * kMs);
+  EXPECT_EQ(a.piece, kLivePushChunk);
+  a = live_pacing(100 * kMs, 0);
+  EXPECT_EQ(a.lead, 25 * kMs);
+  EXPECT_EQ(a.piece, 40 * kMs);
+  // A push-ahead bound is split: the lead and the piece add up to it.
+  LivePacing b = live_pacing(200 * kMs, 200 * kMs);
+  EXPECT_EQ(b.lead, 100 * kMs);
+  EXPECT_EQ(b.piece, 100 * kMs);
+  b = live_pacing(200 * kMs, 75 * kMs);
+  EXPECT_EQ(b.lead + b.piece, 75 * kMs);
+  EXPECT_EQ(b.lead, 37500000u);
+  // Never below 10 ms each (a piece of a few samples would be a wake-up per few samples).
+  b = live_pacing(200 * kMs, 1 * kMs);
+  EXPECT_EQ(b.lead, kMinLivePacing);
+  EXPECT_EQ(b.piece, kMinLivePacing);
+}
+
 TEST(Scheduler, LiveAudioIsPushedLeadBeforeItsPlayTime) {
   const Ns lat = 200 * kMs, lead = 50 * kMs;
   // Stamped 1 s, plays at 1.2 s, pushed from 1.15 s.
