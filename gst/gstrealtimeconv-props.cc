@@ -461,11 +461,11 @@ static void install_behaviour_props(GObjectClass *gobject_class) {
   g_object_class_install_property(gobject_class, PROP_PUSH_AHEAD,
       g_param_spec_int("push-ahead", "Push ahead",
           "Live: the most response audio pushed downstream and not played yet (ms), which a barge-in cannot take "
-          "back. Audio goes out in pieces of half this, each half this before it plays. Larger keeps a busy "
-          "machine, or a sink that holds one buffer, fed with fewer wake-ups; smaller makes barge-in tighter. "
-          "0: automatic, latency / 4 (20 to 50 ms) plus 40 ms pieces (90 ms at the default latency)",
-          0, 2000, DEFAULT_PUSH_AHEAD,
-          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+          "back. Audio goes out in pieces of half this, each half this before it plays (at most latency before; "
+          "each half at least 10 ms). Larger keeps a busy machine, or a sink that holds one buffer, fed with "
+          "fewer wake-ups; smaller makes barge-in tighter. 0: automatic, latency / 4 (20 to 50 ms) plus 40 ms "
+          "pieces (90 ms at the default latency)",
+          0, 1000, DEFAULT_PUSH_AHEAD, SESS_FLAGS));
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_int("drain-timeout", "Drain timeout",
           "At EOS (and after each turn when not live), how long to wait for responses in progress (ms)", 0, 600000,

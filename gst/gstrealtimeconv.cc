@@ -62,8 +62,10 @@
  * `(live, upstream_min + latency, upstream_max + latency)`. Response audio is stamped with the
  * running time at which its first delta arrived, then contiguously, and pushed in 40 ms pieces no
  * further ahead of its play time (timestamp + pipeline latency) than a lead of `latency / 4`
- * (20 to 50 ms; 50 ms at the default 200 ms): the src task waits on the pipeline clock for each
- * piece, so at a barge-in the unplayed rest is still in the element (docs/timing.md). A delta that arrives more than #GstRealtimeConv:latency after its timestamp is late:
+ * (20 to 50 ms; 50 ms at the default 200 ms), or in pieces of half #GstRealtimeConv:push-ahead,
+ * each half of it ahead, when that is set: the src task waits on the pipeline clock for each
+ * piece, so at a barge-in the unplayed rest is still in the element (docs/timing.md). A delta
+ * that arrives more than #GstRealtimeConv:latency after its timestamp is late:
  * a warning with the observed delay is posted (once per response), #GstRealtimeConv:max-observed-delay
  * is updated and the rest of the response is re-anchored at its arrival time (DISCONT). Between
  * responses the streaming thread waits on the pipeline clock (a #GstClockID, unscheduled by

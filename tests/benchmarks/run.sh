@@ -264,9 +264,15 @@ if has_phase density; then
       n=$(( good + 50 ))
       while [ "$n" -le "$DENSITY_MAX" ]; do
         run "pushahead_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$n"
-        if density_ok "pushahead_$n"; then good=$n; else break; fi
+        if density_ok "pushahead_$n"; then good=$n; else bad=$n; break; fi
         n=$(( n + 50 ))
       done
+    fi
+    if [ "$bad" != 0 ] && [ $(( bad - good )) -gt 20 ]; then  # one bisection step
+      mid=$(( (good + bad) / 20 * 10 ))
+      if [ "$mid" -gt "$good" ]; then
+        run "pushahead_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$mid"
+      fi
     fi
   fi
   # The live sources alone at two sizes: the element's own CPU per session at scale is

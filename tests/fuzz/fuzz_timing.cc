@@ -157,6 +157,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const rtcgst::Ns f = rtcgst::live_fill_interval(lat), l = rtcgst::live_push_lead(lat);
         CHECK(f >= 20 * rtcgst::kMs && f <= 100 * rtcgst::kMs);
         CHECK(l >= 20 * rtcgst::kMs && l <= 50 * rtcgst::kMs);
+        {  // push-ahead: the lead and the piece add up to the bound (the automatic one at 0)
+          const rtcgst::Ns b = (in.raw(2) % 1001) * rtcgst::kMs;
+          const rtcgst::LivePacing lp = rtcgst::live_pacing(lat, b);
+          CHECK(lp.lead >= rtcgst::kMinLivePacing && lp.piece >= rtcgst::kMinLivePacing);
+          if (b == 0) CHECK(lp.lead == l && lp.piece == rtcgst::kLivePushChunk);
+          else if (b >= 2 * rtcgst::kMinLivePacing) CHECK(lp.lead + lp.piece == b, (long long)(lp.lead + lp.piece), (long long)b);
+        }
         const rtcgst::Ns rt = in.flag() ? rtcgst::kNone : in.raw(6) % kMaxRt;
         const rtcgst::Ns rl = in.flag() ? rtcgst::kNone : in.raw(5) % (10 * rtcgst::kSec);
         const rtcgst::Ns pt = rtcgst::live_push_time(rt, rl, l);

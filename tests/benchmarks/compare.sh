@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Same-machine, same-hour comparison of this tree's element with an earlier commit's.
+#
+#   bash tests/benchmarks/compare.sh COMMIT
+#
+# Why: the benchmark machine is a shared VM whose speed changes from day to day (kernel, host
+# load), so a figure measured weeks ago is no baseline. This builds COMMIT's benchmark binary in
+# a git worktree (release, like run.sh), then runs the same session benchmark with both binaries,
+# interleaved, one after the other on an otherwise idle machine:
+#   * one session, 60 s (CPU per session-second, by subtraction of the live source alone and by
+#     the element's own threads), twice each, in the orders old-new and new-old;
+#   * the density steps of COMPARE_N (default "200 250 300"): held or not (held() in report.py).
+# Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed.
+# Environment: COMPARE_N, COMPARE_SECONDS (density seconds, 30), COMPARE_CPU_SECONDS (60),
+# COMPARE_PUSH_AHEAD (also run this tree with this push-ahead at each density step; 0 = no).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OLD=${1:?usage: compare.sh COMMIT}
+OLD_SHA=$(git -C "$ROOT" rev-parse --short "$OLD") || exit 1
+NEW_SHA=$(git -C "$ROOT" rev-parse --short HEAD)
+N_LIST=${COMPARE_N:-200 250 300}
+SECS=${COMPARE_SECONDS:-30}
+CPU_S=${COMPARE_CPU_SECONDS:-60}
+PA=${COMPARE_PUSH_AHEAD:-200}
+NEW_BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+WT=$ROOT/build-compare/$OLD_SHA
+RESULTS=$HERE/results
+RAW=$RESULTS/compare.jsonl
+
+. "$ROOT/tests/deps.sh"
+rtc_ensure_deps || exit 1
+build() {  # build SRC DIR
+  if [ ! -f "$2/build.ninja" ]; then
+    meson setup "$2" "$1" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || return 1
+  fi
+  ninja -C "$2" tests/benchmarks/bench_element server/realtime-emulator > /dev/null
+}
+echo "== build $NEW_SHA (this tree) in $NEW_BUILD"
+build "$ROOT" "$NEW_BUILD" || exit 1
+if [ ! -d "$WT" ]; then
+  git -C "$ROOT" worktree add -f --detach "$WT" "$OLD" > /dev/null || exit 1
+fi
+echo "== build $OLD_SHA in $WT/build-bench"
+build "$WT" "$WT/build-bench" || exit 1
+
+: > "$RAW"
+export BENCH_OUT=$RAW GST_PLUGIN_PATH=
+unset GST_DEBUG
+one() {  # one WHICH ID ARGS...: a session run with the binary and emulator of WHICH (old|new)
+  local which=$1 id=$2; shift 2
+  local b=$NEW_BUILD
+  [ "$which" = old ] && b=$WT/build-bench
+  echo "== $id"
+  RTC_EMULATOR=$b/server/realtime-emulator GST_REGISTRY_1_0=$b/bench-registry.bin \
+    timeout 900 "$b/tests/benchmarks/bench_element" session "$@" --id "$id" > /dev/null 2>&1 ||
+    echo "{\"bench\":\"error\",\"id\":\"$id\"}" >> "$RAW"
+}
+for order in "old new" "new old"; do
+  for w in $order; do
+    one "$w" "${w}_cpu_$order" --n 1 --seconds "$CPU_S" --lag-ms 0
+    one "$w" "${w}_base_$order" --n 1 --seconds $(( CPU_S / 2 )) --baseline
+  done
+done
+for n in $N_LIST; do
+  one old "old_density_$n" --n "$n" --seconds "$SECS"
+  one new "new_density_$n" --n "$n" --seconds "$SECS"
+  [ "$PA" != 0 ] && one new "newpa_density_$n" --n "$n" --seconds "$SECS" --push-ahead "$PA"
+done
+
+python3 - "$RAW" "$HERE" "$OLD_SHA" "$NEW_SHA" "$PA" > "$RESULTS/compare.md" << 'EOF'
+import json, sys, subprocess
+sys.path.insert(0, sys.argv[2])
+from report import held
+raw, _, old, new, pa = sys.argv[1:6]
+recs = {}
+for l in open(raw):
+    if l.strip():
+        r = json.loads(l)
+        recs[r["id"]] = r
+el = ("c:src", "q:src", "rtc-ctl", "rtc-net")
+def threads(r):
+    t = r.get("thread_cpu_ms_per_session_s") or {}
+    return sum(t.get(k, 0) for k in el)
+date = subprocess.run(["date", "-u", "+%FT%TZ"], capture_output=True, text=True).stdout.strip()
+print(f"Same-hour comparison, {date}: {old} (old) and {new} (new), release builds, the same machine, "
+      "one run after the other (tests/benchmarks/compare.sh).")
+print()
+print("One session, 60 s, responses flowing: element CPU ms per session-second = process - the live source alone "
+      "(run next to it); the element's own threads = src task + queue after it + control task + network thread.")
+print()
+print("| order | tree | process | source alone | element (subtraction) | element's threads |")
+print("|---|---|---|---|---|---|")
+for order in ("old new", "new old"):
+    for w in order.split():
+        c, b = recs.get(f"{w}_cpu_{order}"), recs.get(f"{w}_base_{order}")
+        if not c or "cpu_ms_per_session_s" not in c or not b or "cpu_ms_per_session_s" not in b:
+            print(f"| {order} | {w} | failed | | | |")
+            continue
+        print(f"| {order} | {w} ({old if w == 'old' else new}) | {c['cpu_ms_per_session_s']:.2f} | "
+              f"{b['cpu_ms_per_session_s']:.2f} | {c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | "
+              f"{threads(c):.2f} |")
+print()
+print("Density (the run.sh pipelines; ✗ = not held, held() in report.py):")
+print()
+cols = [("old", f"{old}"), ("new", f"{new}")] + ([("newpa", f"{new}, push-ahead={pa}")] if pa != "0" else [])
+print("| N | " + " | ".join(c[1] for c in cols) + " |")
+print("|---|" + "---|" * len(cols))
+ns = sorted({int(k.split("_")[-1]) for k in recs if "_density_" in k})
+for n in ns:
+    cells = []
+    for key, _ in cols:
+        r = recs.get(f"{key}_density_{n}")
+        if not r or "late_buffers" not in r:
+            cells.append("failed")
+            continue
+        cells.append(f"{'held' if held(r) else '✗'}: {r['cpu_ms_per_session_s']:.2f} ms/s per session, "
+                     f"late {r['late_buffers']} (max {r['max_lateness_ms']:.1f} ms), late audio {r.get('late_msgs')}, "
+                     f"loop lag p99 {r['loop_lag_us_p99'] / 1000:.1f} ms")
+    print(f"| {n} | " + " | ".join(cells) + " |")
+EOF
+cat "$RESULTS/compare.md"
