@@ -58,8 +58,8 @@ one() {  # one WHICH ID ARGS...: a session run with the binary and emulator of W
 }
 for order in "old new" "new old"; do
   for w in $order; do
-    one "$w" "${w}_cpu_$order" --n 1 --seconds "$CPU_S" --lag-ms 0
-    one "$w" "${w}_base_$order" --n 1 --seconds $(( CPU_S / 2 )) --baseline
+    one "$w" "${w}_cpu_${order// /-}" --n 1 --seconds "$CPU_S" --lag-ms 0
+    one "$w" "${w}_base_${order// /-}" --n 1 --seconds $(( CPU_S / 2 )) --baseline
   done
 done
 for n in $N_LIST; do
@@ -93,7 +93,7 @@ print("| order | tree | process | source alone | element (subtraction) | element
 print("|---|---|---|---|---|---|")
 for order in ("old new", "new old"):
     for w in order.split():
-        c, b = recs.get(f"{w}_cpu_{order}"), recs.get(f"{w}_base_{order}")
+        c, b = recs.get(f"{w}_cpu_{order.replace(' ', '-')}"), recs.get(f"{w}_base_{order.replace(' ', '-')}")
         if not c or "cpu_ms_per_session_s" not in c or not b or "cpu_ms_per_session_s" not in b:
             print(f"| {order} | {w} | failed | | | |")
             continue
