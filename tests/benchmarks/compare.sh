@@ -10,23 +10,32 @@
 #   * one session, 60 s (CPU per session-second, by subtraction of the live source alone and by
 #     the element's own threads), twice each, in the orders old-new and new-old;
 #   * the density steps of COMPARE_N (default "200 250 300"): held or not (held() in report.py).
-# Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed.
+# Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed;
+# results/compare_chunkC.* with COMPARE_CHUNK=C. Logs: build-compare/logs/.
 # Environment: COMPARE_N, COMPARE_SECONDS (density seconds, 30), COMPARE_CPU_SECONDS (60),
-# COMPARE_PUSH_AHEAD (also run this tree with this push-ahead at each density step; 0 = no).
+# COMPARE_PUSH_AHEAD (also run this tree with this push-ahead at each density step; 0 = no),
+# COMPARE_CHUNK (ms: both trees with this chunk-duration; default: each commit's own default,
+# which changed from 40 to 100 ms in ea3eeea).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OLD=${1:?usage: compare.sh COMMIT}
 OLD_SHA=$(git -C "$ROOT" rev-parse --short "$OLD") || exit 1
-NEW_SHA=$(git -C "$ROOT" rev-parse --short HEAD)
+NEW_SHA=$(git -C "$ROOT" describe --always --dirty)
 N_LIST=${COMPARE_N:-200 250 300}
 SECS=${COMPARE_SECONDS:-30}
 CPU_S=${COMPARE_CPU_SECONDS:-60}
 PA=${COMPARE_PUSH_AHEAD:-200}
+CHUNK=${COMPARE_CHUNK:-}
+CHUNK_ARGS=()
+SUFFIX=
+if [ -n "$CHUNK" ]; then CHUNK_ARGS=(--chunk "$CHUNK"); SUFFIX=_chunk$CHUNK; fi
 NEW_BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 WT=$ROOT/build-compare/$OLD_SHA
 RESULTS=$HERE/results
-RAW=$RESULTS/compare.jsonl
+RAW=$RESULTS/compare$SUFFIX.jsonl
+LOGS=$ROOT/build-compare/logs
+mkdir -p "$LOGS"
 
 . "$ROOT/tests/deps.sh"
 rtc_ensure_deps || exit 1
@@ -34,13 +43,23 @@ build() {  # build SRC DIR
   if [ ! -f "$2/build.ninja" ]; then
     meson setup "$2" "$1" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || return 1
   fi
-  ninja -C "$2" tests/benchmarks/bench_element server/realtime-emulator > /dev/null
+  if ! ninja -C "$2" tests/benchmarks/bench_element server/realtime-emulator > "$LOGS/build.log" 2>&1; then
+    tail -n 30 "$LOGS/build.log"
+    return 1
+  fi
 }
 echo "== build $NEW_SHA (this tree) in $NEW_BUILD"
 build "$ROOT" "$NEW_BUILD" || exit 1
+if [ -d "$WT" ] && [ "$(git -C "$WT" rev-parse HEAD 2> /dev/null)" != "$(git -C "$ROOT" rev-parse "$OLD^{commit}")" ]; then
+  git -C "$ROOT" worktree remove -f "$WT" || exit 1
+fi
 if [ ! -d "$WT" ]; then
   git -C "$ROOT" worktree add -f --detach "$WT" "$OLD" > /dev/null || exit 1
 fi
+for opt in '"id"' '"lag-ms"' '"chunk"' '"baseline"'; do  # an option the old bench lacks would be ignored
+  grep -q "o\.[a-z]*($opt" "$WT/tests/benchmarks/bench_element.cc" ||
+    { echo "$OLD_SHA's bench_element lacks the option $opt: not comparable" >&2; exit 1; }
+done
 echo "== build $OLD_SHA in $WT/build-bench"
 build "$WT" "$WT/build-bench" || exit 1
 
@@ -53,7 +72,7 @@ one() {  # one WHICH ID ARGS...: a session run with the binary and emulator of W
   [ "$which" = old ] && b=$WT/build-bench
   echo "== $id"
   RTC_EMULATOR=$b/server/realtime-emulator GST_REGISTRY_1_0=$b/bench-registry.bin \
-    timeout 900 "$b/tests/benchmarks/bench_element" session "$@" --id "$id" > /dev/null 2>&1 ||
+    timeout 900 "$b/tests/benchmarks/bench_element" session "$@" "${CHUNK_ARGS[@]}" --id "$id" > /dev/null 2> "$LOGS/$id.log" ||
     echo "{\"bench\":\"error\",\"id\":\"$id\"}" >> "$RAW"
 }
 for order in "old new" "new old"; do
@@ -68,11 +87,12 @@ for n in $N_LIST; do
   [ "$PA" != 0 ] && one new "newpa_density_$n" --n "$n" --seconds "$SECS" --push-ahead "$PA"
 done
 
-python3 - "$RAW" "$HERE" "$OLD_SHA" "$NEW_SHA" "$PA" > "$RESULTS/compare.md" << 'EOF'
+python3 - "$RAW" "$HERE" "$OLD_SHA" "$NEW_SHA" "$PA" "$CPU_S" "${CHUNK:-the default of each commit}" \
+  > "$RESULTS/compare$SUFFIX.md" << 'EOF'
 import json, sys, subprocess
 sys.path.insert(0, sys.argv[2])
 from report import held
-raw, _, old, new, pa = sys.argv[1:6]
+raw, _, old, new, pa, cpu_s, chunk = sys.argv[1:8]
 recs = {}
 for l in open(raw):
     if l.strip():
@@ -83,23 +103,27 @@ def threads(r):
     t = r.get("thread_cpu_ms_per_session_s") or {}
     return sum(t.get(k, 0) for k in el)
 date = subprocess.run(["date", "-u", "+%FT%TZ"], capture_output=True, text=True).stdout.strip()
-print(f"Same-hour comparison, {date}: {old} (old) and {new} (new), release builds, the same machine, "
-      "one run after the other (tests/benchmarks/compare.sh).")
+print(f"Same-hour comparison, written {date}: {old} (old) and {new} (new), release builds, the same machine, "
+      f"one run after the other (tests/benchmarks/compare.sh); chunk-duration: {chunk}.")
 print()
-print("One session, 60 s, responses flowing: element CPU ms per session-second = process - the live source alone "
-      "(run next to it); the element's own threads = src task + queue after it + control task + network thread.")
+print(f"One session, {cpu_s} s, responses flowing: element CPU ms per session-second = process - the live source "
+      "alone (run next to it); the element's own threads = src task + queue after it + control task + network "
+      "thread, then src task + queue (output side) and network thread apart.")
 print()
-print("| order | tree | process | source alone | element (subtraction) | element's threads |")
-print("|---|---|---|---|---|---|")
+print("| order | tree | chunk | process | source alone | element (subtraction) | element's threads | "
+      "src task + queue | network thread |")
+print("|---|---|---|---|---|---|---|---|---|")
 for order in ("old new", "new old"):
     for w in order.split():
         c, b = recs.get(f"{w}_cpu_{order.replace(' ', '-')}"), recs.get(f"{w}_base_{order.replace(' ', '-')}")
         if not c or "cpu_ms_per_session_s" not in c or not b or "cpu_ms_per_session_s" not in b:
-            print(f"| {order} | {w} | failed | | | |")
+            print(f"| {order} | {w} | | failed | | | | | |")
             continue
-        print(f"| {order} | {w} ({old if w == 'old' else new}) | {c['cpu_ms_per_session_s']:.2f} | "
-              f"{b['cpu_ms_per_session_s']:.2f} | {c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | "
-              f"{threads(c):.2f} |")
+        t = c.get("thread_cpu_ms_per_session_s") or {}
+        print(f"| {order} | {w} ({old if w == 'old' else new}) | {c.get('chunk_ms', '?')} ms | "
+              f"{c['cpu_ms_per_session_s']:.2f} | {b['cpu_ms_per_session_s']:.2f} | "
+              f"{c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | {threads(c):.2f} | "
+              f"{t.get('c:src', 0) + t.get('q:src', 0):.2f} | {t.get('rtc-net', 0):.2f} |")
 print()
 print("Density (the run.sh pipelines; ✗ = not held, held() in report.py):")
 print()
@@ -116,7 +140,10 @@ for n in ns:
             continue
         cells.append(f"{'held' if held(r) else '✗'}: {r['cpu_ms_per_session_s']:.2f} ms/s per session, "
                      f"late {r['late_buffers']} (max {r['max_lateness_ms']:.1f} ms), late audio {r.get('late_msgs')}, "
-                     f"loop lag p99 {r['loop_lag_us_p99'] / 1000:.1f} ms")
+                     f"loop lag p99 {r['loop_lag_us_p99'] / 1000:.1f} ms"
+                     + ("" if r.get("all_ready") else f", {r.get('ready')} of {n} sessions ready")
+                     + (f", {r['errors']} errors" if r.get("errors") else "")
+                     + (f", {r['reconnecting']} reconnections" if r.get("reconnecting") else ""))
     print(f"| {n} | " + " | ".join(cells) + " |")
 EOF
-cat "$RESULTS/compare.md"
+cat "$RESULTS/compare$SUFFIX.md"
