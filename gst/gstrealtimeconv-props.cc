@@ -461,7 +461,7 @@ static void install_behaviour_props(GObjectClass *gobject_class) {
   g_object_class_install_property(gobject_class, PROP_PUSH_AHEAD,
       g_param_spec_int("push-ahead", "Push ahead",
           "Live: the most response audio pushed downstream and not played yet (ms), which a barge-in cannot take "
-          "back. Audio goes out in pieces of half this, each half this before it plays (at most latency before; "
+          "back. Audio goes out in pieces of half this, each half this before it plays (at most the pipeline latency; "
           "each half at least 10 ms). Larger keeps a busy machine, or a sink that holds one buffer, fed with "
           "fewer wake-ups; smaller makes barge-in tighter. 0: automatic, latency / 4 (20 to 50 ms) plus 40 ms "
           "pieces (90 ms at the default latency)",
