@@ -216,26 +216,37 @@ sys.exit(0 if r and held(r[-1]) else 1)
 EOF
 }
 
-if has_phase density; then
+# sweep PREFIX "N..." ARGS...: density steps (session runs with ARGS) over the given N, then +50
+# up to DENSITY_MAX while every step held, then one bisection step between the last step held and
+# the first that broke. Sets good / bad (0: none broke).
+density_step() {  # density_step PREFIX N ARGS...
+  local prefix=$1 n=$2; shift 2
+  run "${prefix}_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" "$@" --id "${prefix}_$n"
+}
+sweep() {
+  local prefix=$1 list=$2 n mid; shift 2
   good=0; bad=0
-  for n in $DENSITY_N; do
-    run "density_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --id "density_$n"
-    if density_ok "density_$n"; then good=$n; else bad=$n; break; fi
+  for n in $list; do
+    density_step "$prefix" "$n" "$@"
+    if density_ok "${prefix}_$n"; then good=$n; else bad=$n; break; fi
   done
   if [ "$bad" = 0 ]; then  # held everywhere: grow until it breaks
     n=$(( good + 50 ))
     while [ "$n" -le "$DENSITY_MAX" ]; do
-      run "density_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --id "density_$n"
-      if density_ok "density_$n"; then good=$n; else bad=$n; break; fi
+      density_step "$prefix" "$n" "$@"
+      if density_ok "${prefix}_$n"; then good=$n; else bad=$n; break; fi
       n=$(( n + 50 ))
     done
   fi
   if [ "$bad" != 0 ] && [ $(( bad - good )) -gt 20 ]; then  # one bisection step
     mid=$(( (good + bad) / 20 * 10 ))
-    if [ "$mid" -gt "$good" ]; then
-      run "density_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --id "density_$mid"
-    fi
+    [ "$mid" -gt "$good" ] && density_step "$prefix" "$mid" "$@"
   fi
+  return 0
+}
+
+if has_phase density; then
+  sweep density "$DENSITY_N"
   # Where it breaks and why: a profile of the first step that broke (perf, whole process, call graphs).
   if [ "$bad" != 0 ] && [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf > /dev/null; then
     echo "== profile of density_$bad (perf)"
@@ -255,25 +266,7 @@ if has_phase density; then
   # The same sweep with a larger push-ahead (docs/timing.md): what the barge-in bound costs.
   PA=${BENCH_PUSH_AHEAD:-200}
   if [ "$PA" != 0 ]; then
-    good=0; bad=0
-    for n in ${BENCH_PUSH_AHEAD_N:-$( [ "$QUICK" = 1 ] && echo "10 50" || echo "100 200 300")}; do
-      run "pushahead_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$n"
-      if density_ok "pushahead_$n"; then good=$n; else bad=$n; break; fi
-    done
-    if [ "$bad" = 0 ]; then
-      n=$(( good + 50 ))
-      while [ "$n" -le "$DENSITY_MAX" ]; do
-        run "pushahead_$n" "$B/bench_element" session --n "$n" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$n"
-        if density_ok "pushahead_$n"; then good=$n; else bad=$n; break; fi
-        n=$(( n + 50 ))
-      done
-    fi
-    if [ "$bad" != 0 ] && [ $(( bad - good )) -gt 20 ]; then  # one bisection step
-      mid=$(( (good + bad) / 20 * 10 ))
-      if [ "$mid" -gt "$good" ]; then
-        run "pushahead_$mid" "$B/bench_element" session --n "$mid" --seconds "$DENSITY_S" --push-ahead "$PA" --id "pushahead_$mid"
-      fi
-    fi
+    sweep pushahead "${BENCH_PUSH_AHEAD_N:-$( [ "$QUICK" = 1 ] && echo "10 50" || echo "100 200 300")}" --push-ahead "$PA"
   fi
   # The live sources alone at two sizes: the element's own CPU per session at scale is
   # (CPU with the element - CPU of the sources alone) / N.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <condition_variable>
 #include <memory>
 
 #include "engine_test_util.h"
@@ -30,6 +31,7 @@ rtc::EngineConfig hostile_config(const std::string &url) {
 class Hostile : public ::testing::Test {
  protected:
   void TearDown() override {
+    release();  // a server thread still held (a failed test) is let go before the server stops
     if (s) {
       s->stop();
       rec.mark_stopped();
@@ -80,10 +82,17 @@ class Hostile : public ::testing::Test {
     while (!stop.load() && !p.eof()) p.serve(200);
   }
   // A server thread holds a connection (not yet upgraded: the engine stays Connecting) until the
-  // test lets it go, or the server stops. It polls two flags; the test's checks come after, each a
-  // bounded wait for its own condition.
-  void hold_until(const std::atomic<bool> &go) {
-    while (!go.load() && !srv->stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // test calls release() (TearDown does too).
+  void hold() {
+    std::unique_lock<std::mutex> lk(gate_mu_);
+    gate_cv_.wait(lk, [&] { return released_; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lk(gate_mu_);
+      released_ = true;
+    }
+    gate_cv_.notify_all();
   }
   // A well-behaved connection that also answers every later session.update, and records how much
   // appended audio it had read when it answered the first of them (the configuration update of
@@ -101,6 +110,9 @@ class Hostile : public ::testing::Test {
   }
   std::unique_ptr<HostileServer> srv;
   Recorder rec;
+  std::mutex gate_mu_;  // hold() / release()
+  std::condition_variable gate_cv_;
+  bool released_ = false;
   std::unique_ptr<rtc::Session> s;
 };
 
@@ -461,7 +473,7 @@ TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
 // outage) is answered only after that input was sent on the new connection: not by the new
 // connection's own configuration update, which goes out before the input that waited for Ready.
 TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
-  std::atomic<bool> die{false}, go{false};
+  std::atomic<bool> die{false};
   std::atomic<int64_t> read_at_answer{-1};
   start([&](HostilePeer &p, int i) {
     if (i == 0) {
@@ -470,7 +482,7 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
       p.shutdown_now();
       return;
     }
-    hold_until(go);
+    hold();
     answer_updates(p, read_at_answer);
   });
   ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
@@ -480,7 +492,7 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
   append_tone(a, 500);
   s->push_audio(a.data(), a.size());  // waits for Ready (the offline buffer)
   const uint64_t t = s->update_config(hostile_config(srv->url).session);
-  go = true;  // the next connection may now be configured
+  release();  // the next connection may now be configured
   ASSERT_TRUE(poll([&] { return s->updates_answered() >= t; }, 30s)) << "the ticket was never answered";
   EXPECT_GE(read_at_answer.load(), static_cast<int64_t>(a.size()))
       << "the ticket was answered before the server had read the input pushed before it";
@@ -491,7 +503,6 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
 // the input), and answered there (realtimetranscriber counted it lost and pushed its transcript as
 // late text).
 TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
-  std::atomic<bool> go{false};
   std::atomic<int> commits_on_1{0};
   start([&](HostilePeer &p, int i) {
     if (i == 0) {
@@ -500,7 +511,7 @@ TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
       p.shutdown_now();
       return;
     }
-    hold_until(go);
+    hold();
     if (!p.open_session()) return;
     HostilePeer::Frame f;
     while (!srv->stop_.load() && !p.eof()) {
@@ -518,7 +529,7 @@ TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
   ASSERT_TRUE(wait_state(SessionState::Reconnecting, 10s));
   s->push_audio(a.data(), a.size());
   ASSERT_TRUE(s->commit());  // made while disconnected: queued for the next connection
-  go = true;
+  release();
   ASSERT_TRUE(rec.wait_until([&] { return !rec.reconnected.empty(); }, 20s)) << "no reconnection";
   EXPECT_EQ(rec.commits_lost.load(), 1);
   ASSERT_TRUE(poll([&] { return commits_on_1.load() >= 1; }, 10s));
