@@ -56,3 +56,15 @@ rtc_ensure_bench_deps() {
   command -v npm > /dev/null || RTC_DEBIAN_PACKAGES+=(npm)
   rtc_ensure_deps
 }
+
+# The release build of the benchmarks (run.sh, compare.sh): BUILDDIR from SOURCE (set up, or
+# reconfigured to release when it exists), then ninja TARGETS.
+rtc_bench_build() {
+  local src=$1 builddir=$2; shift 2
+  if [ ! -f "$builddir/build.ninja" ]; then
+    meson setup "$builddir" "$src" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled || return 1
+  else
+    meson configure "$builddir" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || return 1
+  fi
+  ninja -C "$builddir" "$@"
+}

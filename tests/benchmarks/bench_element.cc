@@ -934,6 +934,11 @@ int run_session(const Opts &o) {
   j.integer("chunk_ms", chunk_ms > 0 ? chunk_ms : element_default_int("chunk-duration"));
   j.integer("n", n).boolean("baseline", baseline).boolean("all_ready", ready).integer("ready", static_cast<long long>(updated));
   j.integer("push_ahead_ms", push_ahead_ms);
+  {  // the live pacing in force (the element's rule, rtcgst::live_pacing)
+    const rtcgst::LivePacing lp = rtcgst::live_pacing(static_cast<rtcgst::Ns>(element_default_int("latency")) * GST_MSECOND,
+                                                      static_cast<rtcgst::Ns>(push_ahead_ms) * GST_MSECOND);
+    j.num("lead_ms", static_cast<double>(lp.lead) / GST_MSECOND).num("piece_ms", static_cast<double>(lp.piece) / GST_MSECOND);
+  }
   j.num("ready_s", ready_s).num("wall_s", wall_s).num("cpu_ms", cpu_ms);
   j.num("cpu_ms_per_session_s", cpu_ms / wall_s / n).num("cpu_cores", cpu_ms / 1000.0 / wall_s);
   j.num("user_ms_per_session_s", static_cast<double>(u1 - u0) / 1000.0 / wall_s / n);

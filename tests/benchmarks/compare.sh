@@ -11,7 +11,9 @@
 #     the element's own threads), twice each, in the orders old-new and new-old;
 #   * the density steps of COMPARE_N (default "200 250 300"): held or not (held() in report.py).
 # Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed;
-# results/compare_chunkC.* with COMPARE_CHUNK=C. Logs: build-compare/logs/.
+# results/compare_chunkC.* with COMPARE_CHUNK=C. Logs: build-compare/logs/. The worktree
+# build-compare/<sha> is kept as a build cache; remove it with
+# `git worktree remove --force build-compare/<sha>`.
 # Environment: COMPARE_N, COMPARE_SECONDS (density seconds, 30), COMPARE_CPU_SECONDS (60),
 # COMPARE_PUSH_AHEAD (also run this tree with this push-ahead at each density step; 0 = no),
 # COMPARE_CHUNK (ms: both trees with this chunk-duration; default: each commit's own default,
@@ -39,29 +41,32 @@ mkdir -p "$LOGS"
 
 . "$ROOT/tests/deps.sh"
 rtc_ensure_deps || exit 1
-build() {  # build SRC DIR
-  if [ ! -f "$2/build.ninja" ]; then
-    meson setup "$2" "$1" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || return 1
-  fi
-  if ! ninja -C "$2" tests/benchmarks/bench_element server/realtime-emulator > "$LOGS/build.log" 2>&1; then
-    tail -n 30 "$LOGS/build.log"
+build() {  # build SRC DIR LABEL (rtc_bench_build, its output in build-compare/logs/build-LABEL.log)
+  local log=$LOGS/build-$3.log
+  if ! rtc_bench_build "$1" "$2" tests/benchmarks/bench_element server/realtime-emulator > "$log" 2>&1; then
+    tail -n 30 "$log"
     return 1
   fi
 }
 echo "== build $NEW_SHA (this tree) in $NEW_BUILD"
-build "$ROOT" "$NEW_BUILD" || exit 1
+build "$ROOT" "$NEW_BUILD" new || exit 1
 if [ -d "$WT" ] && [ "$(git -C "$WT" rev-parse HEAD 2> /dev/null)" != "$(git -C "$ROOT" rev-parse "$OLD^{commit}")" ]; then
   git -C "$ROOT" worktree remove -f "$WT" || exit 1
 fi
 if [ ! -d "$WT" ]; then
   git -C "$ROOT" worktree add -f --detach "$WT" "$OLD" > /dev/null || exit 1
 fi
-for opt in '"id"' '"lag-ms"' '"chunk"' '"baseline"'; do  # an option the old bench lacks would be ignored
+# An option the old bench lacks would be ignored. A grep cannot tell which mode reads an option
+# ("chunk" is the input mode's too), so the chunk-duration each run used is also checked in the
+# table (its chunk_ms), and a mismatch fails the script.
+opts=('"id"' '"lag-ms"' '"baseline"')
+[ -n "$CHUNK" ] && opts+=('"chunk"')
+for opt in "${opts[@]}"; do
   grep -q "o\.[a-z]*($opt" "$WT/tests/benchmarks/bench_element.cc" ||
     { echo "$OLD_SHA's bench_element lacks the option $opt: not comparable" >&2; exit 1; }
 done
 echo "== build $OLD_SHA in $WT/build-bench"
-build "$WT" "$WT/build-bench" || exit 1
+build "$WT" "$WT/build-bench" old || exit 1
 
 : > "$RAW"
 export BENCH_OUT=$RAW GST_PLUGIN_PATH=
@@ -78,7 +83,7 @@ one() {  # one WHICH ID ARGS...: a session run with the binary and emulator of W
 for order in "old new" "new old"; do
   for w in $order; do
     one "$w" "${w}_cpu_${order// /-}" --n 1 --seconds "$CPU_S" --lag-ms 0
-    one "$w" "${w}_base_${order// /-}" --n 1 --seconds $(( CPU_S / 2 )) --baseline
+    one "$w" "${w}_base_${order// /-}" --n 1 --seconds $(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 )) --baseline
   done
 done
 for n in $N_LIST; do
@@ -91,8 +96,9 @@ python3 - "$RAW" "$HERE" "$OLD_SHA" "$NEW_SHA" "$PA" "$CPU_S" "${CHUNK:-the defa
   > "$RESULTS/compare$SUFFIX.md" << 'EOF'
 import json, sys, subprocess
 sys.path.insert(0, sys.argv[2])
-from report import held
+from report import held, f
 raw, _, old, new, pa, cpu_s, chunk = sys.argv[1:8]
+mismatch = []  # runs whose chunk-duration is not the one asked for (COMPARE_CHUNK)
 recs = {}
 for l in open(raw):
     if l.strip():
@@ -120,6 +126,8 @@ for order in ("old new", "new old"):
             print(f"| {order} | {w} | | failed | | | | | |")
             continue
         t = c.get("thread_cpu_ms_per_session_s") or {}
+        if chunk.isdigit() and c.get("chunk_ms") != int(chunk):
+            mismatch.append(c["id"])
         print(f"| {order} | {w} ({old if w == 'old' else new}) | {c.get('chunk_ms', '?')} ms | "
               f"{c['cpu_ms_per_session_s']:.2f} | {b['cpu_ms_per_session_s']:.2f} | "
               f"{c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | {threads(c):.2f} | "
@@ -139,11 +147,19 @@ for n in ns:
             cells.append("failed")
             continue
         cells.append(f"{'held' if held(r) else '✗'}: {r['cpu_ms_per_session_s']:.2f} ms/s per session, "
-                     f"late {r['late_buffers']} (max {r['max_lateness_ms']:.1f} ms), late audio {r.get('late_msgs')}, "
-                     f"loop lag p99 {r['loop_lag_us_p99'] / 1000:.1f} ms"
+                     f"late {r['late_buffers']} (max {f(r.get('max_lateness_ms'), 1)} ms), late audio {r.get('late_msgs')}, "
+                     f"loop lag p99 {f(r.get('loop_lag_us_p99') and r['loop_lag_us_p99'] / 1000, 1)} ms"
                      + ("" if r.get("all_ready") else f", {r.get('ready')} of {n} sessions ready")
                      + (f", {r['errors']} errors" if r.get("errors") else "")
                      + (f", {r['reconnecting']} reconnections" if r.get("reconnecting") else ""))
+        if chunk.isdigit() and r.get("chunk_ms") != int(chunk):
+            mismatch.append(r["id"])
     print(f"| {n} | " + " | ".join(cells) + " |")
+if mismatch:
+    print()
+    print(f"NOT COMPARABLE: these runs did not use chunk-duration {chunk} ms: {', '.join(mismatch)}")
+    sys.exit(2)
 EOF
+rc=$?  # 0; 2: runs at another chunk-duration (said in the table); else the table is incomplete
 cat "$RESULTS/compare$SUFFIX.md"
+[ "$rc" = 0 ] || { [ "$rc" = 2 ] || echo "compare.sh: the table could not be written (python exit $rc)" >&2; exit 1; }

@@ -43,13 +43,14 @@ if [ "$QUICK" = 1 ]; then
   DELTAS=${BENCH_DELTAS:-200}; INPUT_S=${BENCH_INPUT_SECONDS:-3}; CPU_S=${BENCH_CPU_SECONDS:-10}
   TURNS=${BENCH_TURNS:-100}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-50}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-6}; DECODE_S=0.3; LEN_COUNTS="4 1 1"
-  PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}
+  PEER_S=${BENCH_PEER_SECONDS:-12}; WAKE_S=${BENCH_WAKE_SECONDS:-12}; PUSH_AHEAD_N=${BENCH_PUSH_AHEAD_N:-"10 50"}
 else
   DELTAS=${BENCH_DELTAS:-1000}; INPUT_S=${BENCH_INPUT_SECONDS:-10}; CPU_S=${BENCH_CPU_SECONDS:-60}
   TURNS=${BENCH_TURNS:-300}; DENSITY_N=${BENCH_DENSITY_N:-"1 10 50 100 200"}; DENSITY_MAX=${BENCH_DENSITY_MAX:-600}
   DENSITY_S=${BENCH_DENSITY_SECONDS:-30}; DECODE_S=1.0; LEN_COUNTS="20 4 2"
-  PEER_S=${BENCH_PEER_SECONDS:-60}; WAKE_S=${BENCH_WAKE_SECONDS:-60}
+  PEER_S=${BENCH_PEER_SECONDS:-60}; WAKE_S=${BENCH_WAKE_SECONDS:-60}; PUSH_AHEAD_N=${BENCH_PUSH_AHEAD_N:-"100 200 300"}
 fi
+PUSH_AHEAD=${BENCH_PUSH_AHEAD:-200}
 PEER_N=${BENCH_PEER_N:-10}
 PACE=${BENCH_PACE:-100}
 PHASES=${BENCH_PHASES:-decode,output,input,cpu,peer,wakeups,length,turns,density}
@@ -60,12 +61,8 @@ has_phase() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 rtc_ensure_bench_deps || echo "   (benchmark packages missing: the rows that need them are skipped)"
 
 echo "== build (release) in $BUILD"
-if [ ! -f "$BUILD/build.ninja" ]; then
-  meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled || exit 1
-else
-  meson configure "$BUILD" -Dbuildtype=release -Doptimization=2 -Dbenchmarks=enabled > /dev/null || exit 1
-fi
-ninja -C "$BUILD" tests/benchmarks/bench_decode tests/benchmarks/bench_element server/realtime-emulator || exit 1
+rtc_bench_build "$ROOT" "$BUILD" tests/benchmarks/bench_decode tests/benchmarks/bench_element \
+  server/realtime-emulator || exit 1
 
 RAW=$RESULTS/latest.jsonl
 # BENCH_APPEND=1 keeps the records of phases not re-run (e.g. BENCH_PHASES=density BENCH_APPEND=1).
@@ -132,8 +129,8 @@ if has_phase cpu; then
   # chunks (the default is 100 ms; 40 ms gives the lowest end-of-turn latency).
   run cpu_session_chunk40 "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --chunk 40 --id cpu_session_chunk40
   # The same with the larger push-ahead of the second density sweep (fewer, larger live pieces).
-  [ "${BENCH_PUSH_AHEAD:-200}" != 0 ] && run cpu_session_pushahead "$B/bench_element" session --n 1 --seconds "$CPU_S" \
-    --lag-ms 0 --push-ahead "${BENCH_PUSH_AHEAD:-200}" --id cpu_session_pushahead
+  [ "$PUSH_AHEAD" != 0 ] && run cpu_session_pushahead "$B/bench_element" session --n 1 --seconds "$CPU_S" \
+    --lag-ms 0 --push-ahead "$PUSH_AHEAD" --id cpu_session_pushahead
   busy_start
   run cpu_session_busy "$B/bench_element" session --n 1 --seconds "$CPU_S" --lag-ms 0 --id cpu_session_busy
   run cpu_baseline_busy "$B/bench_element" session --n 1 --seconds "$BASE_S" --baseline --id cpu_baseline_busy
@@ -264,10 +261,7 @@ if has_phase density; then
     echo "   written: $RESULTS/density_profile.txt"
   fi
   # The same sweep with a larger push-ahead (docs/timing.md): what the barge-in bound costs.
-  PA=${BENCH_PUSH_AHEAD:-200}
-  if [ "$PA" != 0 ]; then
-    sweep pushahead "${BENCH_PUSH_AHEAD_N:-$( [ "$QUICK" = 1 ] && echo "10 50" || echo "100 200 300")}" --push-ahead "$PA"
-  fi
+  [ "$PUSH_AHEAD" != 0 ] && sweep pushahead "$PUSH_AHEAD_N" --push-ahead "$PUSH_AHEAD"
   # The live sources alone at two sizes: the element's own CPU per session at scale is
   # (CPU with the element - CPU of the sources alone) / N.
   for n in ${BENCH_DENSITY_BASE_N:-100 200}; do
