@@ -11,13 +11,14 @@
 #     the element's own threads), twice each, in the orders old-new and new-old;
 #   * the density steps of COMPARE_N (default "200 250 300"): held or not (held() in report.py).
 # Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed;
-# results/compare_chunkC.* with COMPARE_CHUNK=C. Logs: build-compare/logs/. The worktree
-# build-compare/<sha> is kept as a build cache; remove it with
-# `git worktree remove --force build-compare/<sha>`.
-# Environment: COMPARE_N, COMPARE_SECONDS (density seconds, 30), COMPARE_CPU_SECONDS (60),
-# COMPARE_PUSH_AHEAD (also run this tree with this push-ahead at each density step; 0 = no),
-# COMPARE_CHUNK (ms: both trees with this chunk-duration; default: each commit's own default,
-# which changed from 40 to 100 ms in ea3eeea).
+# results/compare_chunkC.* with COMPARE_CHUNK=C, and _paB appended when COMPARE_PUSH_AHEAD=B is
+# set. Logs: build-compare/logs/. The worktree build-compare/<sha> is kept as a build cache;
+# remove it with `git worktree remove --force build-compare/<sha>`.
+# Environment: COMPARE_N (" ": no density step), COMPARE_SECONDS (density seconds, 30),
+# COMPARE_CPU_SECONDS (60), COMPARE_PUSH_AHEAD (default 200: also run this tree with this
+# push-ahead, in the one-session runs and at each density step; 0 = no), COMPARE_CHUNK (ms: both
+# trees with this chunk-duration; default: each commit's own default, which changed from 40 to
+# 100 ms in ea3eeea).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -32,6 +33,7 @@ CHUNK=${COMPARE_CHUNK:-}
 CHUNK_ARGS=()
 SUFFIX=
 if [ -n "$CHUNK" ]; then CHUNK_ARGS=(--chunk "$CHUNK"); SUFFIX=_chunk$CHUNK; fi
+[ -n "${COMPARE_PUSH_AHEAD:-}" ] && SUFFIX=${SUFFIX}_pa$PA
 NEW_BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 WT=$ROOT/build-compare/$OLD_SHA
 RESULTS=$HERE/results
@@ -80,10 +82,14 @@ one() {  # one WHICH ID ARGS...: a session run with the binary and emulator of W
     timeout 900 "$b/tests/benchmarks/bench_element" session "$@" "${CHUNK_ARGS[@]}" --id "$id" > /dev/null 2> "$LOGS/$id.log" ||
     echo "{\"bench\":\"error\",\"id\":\"$id\"}" >> "$RAW"
 }
-for order in "old new" "new old"; do
+ORDERS=("old new" "new old")
+[ "$PA" != 0 ] && ORDERS=("old new newpa" "newpa new old")
+for order in "${ORDERS[@]}"; do
   for w in $order; do
-    one "$w" "${w}_cpu_${order// /-}" --n 1 --seconds "$CPU_S" --lag-ms 0
-    one "$w" "${w}_base_${order// /-}" --n 1 --seconds $(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 )) --baseline
+    pa=()
+    [ "$w" = newpa ] && pa=(--push-ahead "$PA")
+    one "${w%pa}" "${w}_cpu_${order// /-}" --n 1 --seconds "$CPU_S" --lag-ms 0 "${pa[@]}"
+    one "${w%pa}" "${w}_base_${order// /-}" --n 1 --seconds $(( CPU_S / 2 > 5 ? CPU_S / 2 : 5 )) --baseline
   done
 done
 for n in $N_LIST; do
@@ -119,7 +125,8 @@ print()
 print("| order | tree | chunk | process | source alone | element (subtraction) | element's threads | "
       "src task + queue | network thread |")
 print("|---|---|---|---|---|---|---|---|---|")
-for order in ("old new", "new old"):
+orders = ("old new newpa", "newpa new old") if pa != "0" else ("old new", "new old")
+for order in orders:
     for w in order.split():
         c, b = recs.get(f"{w}_cpu_{order.replace(' ', '-')}"), recs.get(f"{w}_base_{order.replace(' ', '-')}")
         if not c or "cpu_ms_per_session_s" not in c or not b or "cpu_ms_per_session_s" not in b:
@@ -128,7 +135,8 @@ for order in ("old new", "new old"):
         t = c.get("thread_cpu_ms_per_session_s") or {}
         if chunk.isdigit() and c.get("chunk_ms") != int(chunk):
             mismatch.append(c["id"])
-        print(f"| {order} | {w} ({old if w == 'old' else new}) | {c.get('chunk_ms', '?')} ms | "
+        tree = old if w == "old" else new + (f", push-ahead={pa}" if w == "newpa" else "")
+        print(f"| {order} | {w} ({tree}) | {c.get('chunk_ms', '?')} ms | "
               f"{c['cpu_ms_per_session_s']:.2f} | {b['cpu_ms_per_session_s']:.2f} | "
               f"{c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | {threads(c):.2f} | "
               f"{t.get('c:src', 0) + t.get('q:src', 0):.2f} | {t.get('rtc-net', 0):.2f} |")
