@@ -883,7 +883,7 @@ std::string Session::Impl::send_event(Conn *c, const char *type, const std::func
   return id;
 }
 
-void Session::Impl::send_session_update(Conn *c) {
+void Session::Impl::send_session_update(Conn *c, bool barrier) {
   Dialect d = c->dialect;
   SessionConfig cfg = scfg_;
   const SessionKind kind = ecfg_.endpoint.kind;  // one dispatch for all kinds: session_transcription.cc
@@ -895,7 +895,7 @@ void Session::Impl::send_session_update(Conn *c) {
   // read none of it. Every executed ticket goes to cur_ as well, and cur_'s unanswered ones are
   // published when it is retired at the switch.
   c->updates_unanswered.emplace_back(id, c == cur_.get() && !barrier_after_resend_ ? cfg_ticket_ : 0);
-  c->update_marks[id] = c->sent_off;
+  c->update_marks[id] = {c->sent_off, detail::build_session_update_for(kind, d, cfg, std::string()), barrier};
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
     c->update_marks.erase(c->updates_unanswered.front().first);
     publish_answered(c->updates_unanswered.front().second);
@@ -923,7 +923,7 @@ void Session::Impl::ack_update(Conn *c, const std::string &event_id) {
   // The answer to a session.update proves the appends sent before it were read (in order).
   auto m = c->update_marks.find(id);
   if (m != c->update_marks.end()) {
-    uint64_t off = m->second;
+    uint64_t off = m->second.sent_off;
     c->update_marks.erase(m);
     confirm(c, off);
   }
@@ -978,7 +978,7 @@ void Session::Impl::become_ready() {
     // answers the tickets that connection left unanswered, and those executed since
     barrier_after_resend_ = false;
     pump_audio(cfg_ticket_mark_);  // the input pushed before the newest ticket, to its last byte
-    send_session_update(cur_.get());
+    send_session_update(cur_.get(), true);
   }
   if (reconnect_pending_) {
     reconnect_pending_ = false;

@@ -450,7 +450,17 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
   stat([](SessionStats &s) { s.server_errors++; });
 
   // bookkeeping for the client event that failed
+  bool repeated = false;  // the barrier's update, rejected as this connection's own was: reported
   if (!ei.event_id.empty()) {
+    auto u = c->update_marks.find(ei.event_id);
+    if (u != c->update_marks.end()) {
+      // After a reconnection the configuration goes out twice (the connection's own update, then
+      // the barrier's after the re-sent input: docs/engine.md "Barriers"): one rejection to report.
+      // A caller's own update_config() is always reported.
+      std::string key = u->second.config + '\n' + e.code + '\n' + ei.message + '\n' + ei.param;
+      repeated = u->second.barrier && key == c->reported_rejection;
+      c->reported_rejection = std::move(key);
+    }
     ack_update(c, ei.event_id);  // a rejected session.update is answered too
     if (c == cur_.get() && replay_ids_.erase(ei.event_id) && replay_echoes_left_ > 0 && --replay_echoes_left_ == 0) {
       // a rejected replay item gets no echo (and would be rejected again)
@@ -492,6 +502,10 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
       log(LogLevel::Debug, "benign " + what);
       break;
     case ErrorClass::Warning:
+      if (repeated) {
+        log(LogLevel::Debug, what + " (the same configuration, rejected again: reported once)");
+        break;
+      }
       log(LogLevel::Warning, what);
       emit_error(e);
       break;

@@ -58,7 +58,15 @@ struct Conn {
   uint64_t sent_off = 0;         // input audio bytes handed to this connection
   uint64_t probed_off = 0;       // sent_off at the last delivery probe (ping)
   int64_t last_probe_us = 0;
-  std::map<std::string, uint64_t> update_marks;  // session.update event id -> sent_off when sent
+  struct UpdateSent {
+    uint64_t sent_off = 0;  // input audio bytes handed to this connection when it was sent
+    std::string config;     // the event without its event id: what it asked for
+    bool barrier = false;   // the barrier after a re-send (become_ready), not a caller's update
+  };
+  std::map<std::string, UpdateSent> update_marks;  // session.update event id -> its record, until answered
+  // The last rejection of a session.update reported on this connection (configuration, code,
+  // message, param): the barrier's update, rejected the same way, is not reported again.
+  std::string reported_rejection;
   int local_error_code = 0;      // libsoup closed because of the server's data (SOUP_WEBSOCKET_CLOSE_*)
   std::string local_error_msg;
   std::string update_event_id;  // of the session.update sent at configuration
@@ -386,7 +394,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   void on_session_created(Conn *c, const ServerEvent &ev);
   void on_session_updated(Conn *c, const ServerEvent &ev);
   void become_ready();
-  void send_session_update(Conn *c);
+  void send_session_update(Conn *c, bool barrier = false);
   void ack_update(Conn *c, const std::string &event_id);  // "" = the oldest (session.updated)
   int replay_into(Conn *c);
   void new_generation();

@@ -498,6 +498,51 @@ TEST_F(Hostile, TicketIssuedWhileReconnectingIsAnsweredAfterTheInput) {
       << "the ticket was answered before the server had read the input pushed before it";
 }
 
+// A configuration the server rejects is reported once per connection. After a lost connection
+// with a barrier unanswered, the next connection sends that configuration twice: its own
+// configuration update, then the barrier's session.update after the re-sent input. A server that
+// rejects the first rejects the second with the same error: that one only answers the ticket.
+TEST_F(Hostile, ConfigurationRejectedAfterAReconnectIsReportedOnce) {
+  std::atomic<int> rejected{0};
+  auto reject = [&](HostilePeer &p, const std::string &frame) {
+    const std::string key = "\"event_id\":\"";
+    const size_t at = frame.find(key);
+    const std::string id = at == std::string::npos ? "" : frame.substr(at + key.size(), frame.find('"', at + key.size()) - at - key.size());
+    rejected++;
+    return p.send_text(R"({"type":"error","event_id":"h9","error":{"type":"invalid_request_error","code":"invalid_value","message":"voice: unsupported","param":"session.voice","event_id":")" +
+                       id + R"("}})");
+  };
+  start([&](HostilePeer &p, int i) {
+    if (i == 0) {
+      p.answer_pings = false;  // nothing is proven read on this connection
+      if (!p.open_session()) return;
+      if (!p.read_until("\"session.update\"", 10000)) return;  // the barrier: never answered
+      p.shutdown_now();
+      return;
+    }
+    if (!p.read_request(5000)) return;
+    p.send_upgrade();
+    p.send_text(R"({"type":"session.created","event_id":"h1","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+    std::string frame;
+    while (!srv->stop_.load() && !p.eof())
+      if (p.read_until("\"session.update\"", 200, &frame)) reject(p, frame);
+  });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 500);
+  s->push_audio(a.data(), a.size());
+  s->flush_audio();
+  const uint64_t t = s->update_config(hostile_config(srv->url).session);
+  ASSERT_TRUE(poll([&] { return s->updates_answered() >= t && rejected.load() >= 2; }, 30s))
+      << "the ticket was never answered, or the barrier's update never sent (" << rejected.load() << " rejected)";
+  EXPECT_GE(ready_count(), 2u) << "no reconnection";
+  std::lock_guard<std::mutex> lk(rec.mu);
+  int reported = 0;
+  for (const auto &e : rec.errors)
+    if (e.code == "invalid_value") reported++;
+  EXPECT_EQ(reported, 1) << "the same rejection of the same configuration was reported " << reported << " times";
+}
+
 // on_commits_lost counts the commits sent on a server session that went away unanswered, and
 // not a commit made while disconnected: that one is queued, sent on the next connection (after
 // the input), and answered there (realtimetranscriber counted it lost and pushed its transcript as
@@ -677,7 +722,9 @@ TEST(HostileFrames, LargeAudioDeltaIsDecodedInPlaceAndKeepsItsOrder) {
       EXPECT_EQ(got, want);
     }
     EXPECT_EQ(rec.adopted.load(), adopt ? 1 : 0);
-    if (adopt) EXPECT_EQ(rec.adopted_bytes.load(), b.size());
+    if (adopt) {
+      EXPECT_EQ(rec.adopted_bytes.load(), b.size());
+    }
     run.stop(&rec);
   }
 }
