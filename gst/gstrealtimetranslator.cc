@@ -289,8 +289,10 @@ void Listener::on_state(rtc::SessionState s, const std::string &) {
 static rtc::SessionConfig session_config_locked(GstRealtimeTranslator *self) {
   rtc::SessionConfig c;
   c.output_language = self->language;
-  if (!self->source_transcription.empty())
-    c.input_transcription = rtc::InputTranscription{self->source_transcription, "", ""};
+  if (!self->source_transcription.empty()) {
+    c.input_transcription = rtc::InputTranscription();
+    c.input_transcription->model = self->source_transcription;
+  }
   c.noise_reduction = self->noise_reduction == GST_REALTIMETRANSLATOR_NOISE_REDUCTION_NEAR_FIELD  ? rtc::NoiseReduction::NearField
                       : self->noise_reduction == GST_REALTIMETRANSLATOR_NOISE_REDUCTION_FAR_FIELD ? rtc::NoiseReduction::FarField
                                                                                                     : rtc::NoiseReduction::Off;

@@ -30,9 +30,11 @@
 // * start() after stop() starts a fresh connection (same config, counters kept).
 //
 // QUEUES (all bounded)
-// * command queue: kMaxQueuedCommands; when full, the oldest non-audio command is kept and the
-//   new one is rejected (the method returns false and a warning is logged). Audio is not a
-//   command: see below.
+// * command queue: kMaxQueuedCommands; when full, the queued commands are kept and the new one is
+//   rejected (the method returns false and a warning is logged), except update_config(): it takes
+//   one slot beyond the bound, and a later update_config() replaces it there while nothing is
+//   queued after it (the newest configuration and ticket; its answer answers the earlier ticket).
+//   Audio is not a command: see below.
 // * response.create requests of the default conversation not sent yet (create_response(),
 //   send_text(.., true), function_output(.., true) still in the command queue, plus those queued
 //   behind the active response): kMaxQueuedResponses; when full, the new request is rejected the
@@ -310,8 +312,8 @@ class Session {
   // stop()/start(). A connection lost with a ticket unanswered: the input it had not proven read
   // is sent again on the next connection, then a session.update answers the ticket. Counted as
   // answered without an answer: a session.update still unanswered when its connection is retired
-  // by the renewal switch, stop() or a failure, or dropped at stop(). A command refused by a full
-  // queue is answered by the next update executed.
+  // by the renewal switch, stop() or a failure, or dropped at stop(). A full command queue never
+  // refuses an update (see QUEUES above).
   // So update_config() is an in-order barrier that cannot hang on a rejected update: t =
   // update_config(), then wait for updates_answered() >= t. An update sent earlier and still in
   // flight never satisfies a later ticket. An Idle or Failed session sends nothing: bound such a

@@ -254,7 +254,8 @@ class ConversationTest : public EngineTest, public ::testing::WithParamInterface
 TEST_P(ConversationTest, AudioInServerVadGivesAudioAndTranscript) {
   START_EMU();
   rtc::EngineConfig cfg = engine_config(emu.url, GetParam().dialect, GetParam().path);
-  cfg.session.input_transcription = rtc::InputTranscription{"whisper-1", "", ""};
+  cfg.session.input_transcription = rtc::InputTranscription();
+  cfg.session.input_transcription->model = "whisper-1";
   make_session(cfg);
   s->start();
   ASSERT_TRUE(wait_ready());
@@ -569,7 +570,8 @@ TEST_F(EngineTest, CancelAndTruncateWithClamping) {
 TEST_F(EngineTest, InputTranscriptionAfterResponseDone) {
   START_EMU({"--transcription-delay-ms", "1500"});
   rtc::EngineConfig cfg = engine_config(emu.url, rtc::DialectChoice::GA);
-  cfg.session.input_transcription = rtc::InputTranscription{"gpt-4o-transcribe", "", ""};
+  cfg.session.input_transcription = rtc::InputTranscription();
+  cfg.session.input_transcription->model = "gpt-4o-transcribe";
   make_session(cfg);
   s->start();
   ASSERT_TRUE(wait_ready());

@@ -543,6 +543,42 @@ TEST_F(Hostile, ConfigurationRejectedAfterAReconnectIsReportedOnce) {
   EXPECT_EQ(reported, 1) << "the same rejection of the same configuration was reported " << reported << " times";
 }
 
+// A full command queue refuses other commands but never a configuration: an update_config()
+// takes one slot beyond the bound, and the next replaces it there (nothing is queued after it),
+// so the newest configuration goes out once and its answer answers both tickets. Refused, a
+// ticket waited for another update (realtimeconv's EOS drain ran into its timeout).
+TEST_F(Hostile, ConfigurationIsNeverRefusedByAFullCommandQueue) {
+  std::mutex mu;
+  std::vector<std::string> updates;  // the session.update events after the connection's own
+  start([&](HostilePeer &p, int) {
+    hold();  // Connecting until the queue is full
+    if (!p.open_session()) return;
+    HostilePeer::Frame f;
+    while (!srv->stop_.load() && !p.eof()) {
+      if (!p.read_frame(&f, 200) || f.opcode != 1 || f.payload.find("\"session.update\"") == std::string::npos) continue;
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        updates.push_back(f.payload);
+      }
+      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+    }
+  });
+  for (size_t i = 0; i < rtc::Session::kMaxQueuedCommands; i++) ASSERT_TRUE(s->clear()) << i;  // wait for Ready
+  EXPECT_FALSE(s->clear()) << "a full queue took another command";
+  rtc::SessionConfig first = hostile_config(srv->url).session, second = first;
+  first.instructions = "first configuration";
+  second.instructions = "second configuration";
+  const uint64_t t1 = s->update_config(first), t2 = s->update_config(second);
+  ASSERT_GT(t1, 0u);
+  ASSERT_GT(t2, t1);
+  EXPECT_FALSE(s->clear()) << "the configuration's slot took another command";
+  release();
+  ASSERT_TRUE(poll([&] { return s->updates_answered() >= t2; }, 30s)) << "a ticket of a full queue was never answered";
+  std::lock_guard<std::mutex> lk(mu);
+  ASSERT_EQ(updates.size(), 1u) << "the replaced configuration was sent too";
+  EXPECT_NE(updates[0].find("second configuration"), std::string::npos);
+}
+
 // on_commits_lost counts the commits sent on a server session that went away unanswered, and
 // not a commit made while disconnected: that one is queued, sent on the next connection (after
 // the input), and answered there (realtimetranscriber counted it lost and pushed its transcript as

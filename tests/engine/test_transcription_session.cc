@@ -73,7 +73,8 @@ std::vector<uint8_t> speech(int lead_ms, int tone_ms, int trail_ms) {
 
 TEST(TxUnit, SessionUpdateShapeByKind) {
   rtc::SessionConfig c;
-  c.input_transcription = rtc::InputTranscription{"gpt-realtime-whisper", "", ""};
+  c.input_transcription = rtc::InputTranscription();
+  c.input_transcription->model = "gpt-realtime-whisper";
   c.turn_detection.type = rtc::TurnDetection::Type::None;
   EXPECT_NE(rtc::detail::build_session_update_for(rtc::SessionKind::Transcription, rtc::Dialect::GA, c, "e")
                 .find("\"type\":\"transcription\""),

@@ -73,7 +73,8 @@ class TranslationEngine : public ::testing::Test {
     c.endpoint.use_env = false;
     c.endpoint.api_key = "test-key";
     c.session.output_language = lang;
-    c.session.input_transcription = rtc::InputTranscription{"gpt-realtime-whisper", "", ""};
+    c.session.input_transcription = rtc::InputTranscription();
+    c.session.input_transcription->model = "gpt-realtime-whisper";
     c.chunk_ms = 100;
     c.reconnect_base_ms = 50;
     return c;
