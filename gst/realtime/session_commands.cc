@@ -221,8 +221,7 @@ void Session::Impl::exec(Cmd &c) {
       break;
     case CmdKind::Commit: {
       std::string id = send_event(conn, "input_audio_buffer.commit", [](const std::string &eid) { return build_input_audio_commit(eid); });
-      pending_commits_.emplace_back(id, input_map_.sent());
-      if (pending_commits_.size() > 64) pending_commits_.pop_front();
+      pending_commits_.sent(std::move(id), input_map_.sent());
       break;
     }
     case CmdKind::Clear: {

@@ -860,7 +860,7 @@ void Session::Impl::new_generation() {
   if (sessions_seen_++ > 0) generation_++;
   input_map_.reset();
   buffer_start_sess_ = 0;
-  if (!pending_commits_.empty() && active_) listener->on_commits_lost(static_cast<int>(pending_commits_.size()));
+  if (pending_commits_.unanswered() > 0 && active_) listener->on_commits_lost(static_cast<int>(pending_commits_.unanswered()));
   pending_commits_.clear();
   evtypes_.clear();
 }

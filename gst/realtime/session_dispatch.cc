@@ -392,11 +392,7 @@ bool Session::Impl::track_input_event(Conn *c, const ServerEvent &ev, EventConte
       break;
     case ServerEventType::InputBufferCommitted: {
       Item &x = item(ev.item_id);
-      int64_t end_sess = -1;
-      if (!pending_commits_.empty()) {  // our manual commit (§10.4)
-        end_sess = pending_commits_.front().second;
-        pending_commits_.pop_front();
-      }
+      const int64_t end_sess = pending_commits_.committed();  // our manual commit (§10.4), or -1
       if (x.span_start < 0) x.span_start = input_map_.to_caller(buffer_start_sess_);
       if (x.span_end < 0) x.span_end = input_map_.to_caller(end_sess >= 0 ? end_sess : input_map_.sent());
       // the next buffer starts after what this commit consumed
@@ -471,11 +467,7 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
       create_in_flight_ = false;  // no response.created will come for it (§5 rule 10)
       publish_pending();
     }
-    for (auto it = pending_commits_.begin(); it != pending_commits_.end(); ++it)
-      if (it->first == ei.event_id) {
-        pending_commits_.erase(it);
-        break;
-      }
+    pending_commits_.rejected(ei.event_id, e.client_event_type == "input_audio_buffer.commit");
   }
   std::string what = "server error " + e.code + (e.client_event_type.empty() ? "" : " (for " + e.client_event_type + ")") +
                      ": " + e.message;

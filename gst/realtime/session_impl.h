@@ -263,7 +263,7 @@ struct Session::Impl : std::enable_shared_from_this<Session::Impl> {
   // input timeline (§6) of the current server session
   detail::SessionInputMap input_map_;
   int64_t buffer_start_sess_ = 0;
-  std::deque<std::pair<std::string, int64_t>> pending_commits_;  // (event_id, session end sample)
+  detail::CommitLedger pending_commits_;  // manual commits not answered yet
   // conversation
   std::deque<std::string> order_;  // capped at 2048, trimmed from the front in O(1)
   std::unordered_map<std::string, Item> items_;

@@ -12,6 +12,52 @@
 namespace rtc {
 namespace detail {
 
+// The manual commits (input_audio_buffer.commit) sent on the current server session and not
+// answered yet, oldest first: the server answers them in order (input_audio_buffer.committed, or
+// an error naming the commit's event id). Each is recorded with the session input sample it ends
+// at, which gives its committed item's span. Bounded: beyond kMaxRecorded, a commit is only
+// counted (and so is every later one until the count is answered, to keep the order), and its
+// item gets the fallback span; the count of commits lost with the session stays exact.
+class CommitLedger {
+ public:
+  static constexpr size_t kMaxRecorded = 1024;
+  void sent(std::string event_id, int64_t end_sample) {
+    if (unrecorded_ > 0 || recorded_.size() >= kMaxRecorded)
+      unrecorded_++;
+    else
+      recorded_.emplace_back(std::move(event_id), end_sample);
+  }
+  // The oldest commit was answered: its end sample, or -1 (none sent, or not recorded).
+  int64_t committed() {
+    if (!recorded_.empty()) {
+      int64_t end = recorded_.front().second;
+      recorded_.pop_front();
+      return end;
+    }
+    if (unrecorded_ > 0) unrecorded_--;
+    return -1;
+  }
+  // An error named the client event `event_id`: a recorded commit with that id leaves; else, when
+  // that event is known to be a commit (`is_commit`), one of the commits not recorded does.
+  void rejected(const std::string &event_id, bool is_commit) {
+    for (auto it = recorded_.begin(); it != recorded_.end(); ++it)
+      if (it->first == event_id) {
+        recorded_.erase(it);
+        return;
+      }
+    if (is_commit && unrecorded_ > 0) unrecorded_--;
+  }
+  size_t unanswered() const { return recorded_.size() + unrecorded_; }
+  void clear() {
+    recorded_.clear();
+    unrecorded_ = 0;
+  }
+
+ private:
+  std::deque<std::pair<std::string, int64_t>> recorded_;  // (event id, session end sample)
+  size_t unrecorded_ = 0;
+};
+
 // SessionInputMap: the input of ONE server session (§6: audio_start_ms / audio_end_ms count the
 // audio appended to that session's input buffer, not wall-clock) mapped to the caller's input
 // stream positions. (Not the element's rtcgst::InputTimeline, which maps caller samples to running

@@ -159,6 +159,36 @@ class EngineTest : public ::testing::Test {
 
 // ------------------------------------------------------------------------------------------
 // Pure units
+// Manual commits not answered yet: answered in order with their end samples; past the bound
+// only counted (and every later one until the count is answered, to keep the order), so the
+// count of those lost with a session stays exact.
+TEST(EngineUnit, CommitLedgerKeepsOrderAndCountsPastItsBound) {
+  rtc::detail::CommitLedger l;
+  const size_t cap = rtc::detail::CommitLedger::kMaxRecorded;
+  for (size_t i = 0; i < cap + 3; i++) l.sent("c" + std::to_string(i), static_cast<int64_t>(i) * 10);
+  EXPECT_EQ(l.unanswered(), cap + 3);
+  EXPECT_EQ(l.committed(), 0);
+  EXPECT_EQ(l.committed(), 10);
+  l.rejected("c2", true);  // a recorded commit the server rejected
+  EXPECT_EQ(l.committed(), 30);
+  l.rejected("not-a-commit", false);  // some other event's error: nothing
+  EXPECT_EQ(l.unanswered(), cap + 3 - 4);
+  l.sent("late", 5);  // still behind the ones not recorded: not recorded either
+  EXPECT_EQ(l.unanswered(), cap);
+  for (size_t i = 4; i < cap; i++) ASSERT_EQ(l.committed(), static_cast<int64_t>(i) * 10) << i;
+  l.rejected("c1025", true);  // not recorded, named by an error of a commit
+  EXPECT_EQ(l.unanswered(), 3u);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(l.committed(), -1);
+  EXPECT_EQ(l.unanswered(), 0u);
+  EXPECT_EQ(l.committed(), -1);  // a commit of the server's VAD
+  EXPECT_EQ(l.unanswered(), 0u);
+  l.sent("again", 7);  // recorded again once the count is answered
+  EXPECT_EQ(l.committed(), 7);
+  l.sent("x", 1);
+  l.clear();
+  EXPECT_EQ(l.unanswered(), 0u);
+}
+
 TEST(EngineUnit, SessionInputMapAcrossGaps) {
   rtc::detail::SessionInputMap t;
   EXPECT_EQ(t.to_caller(0), -1);

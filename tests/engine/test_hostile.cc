@@ -617,6 +617,30 @@ TEST_F(Hostile, CommitsLostAreTheUnansweredOnesOfTheOldSession) {
   EXPECT_EQ(commits_on_1.load(), 1);
 }
 
+// The count of lost commits is exact past the old bound of 64 (the oldest were forgotten).
+TEST_F(Hostile, EveryUnansweredCommitIsCountedLost) {
+  constexpr int kCommits = 100;
+  start([&](HostilePeer &p, int i) {
+    if (!p.open_session()) return;
+    if (i == 0) {
+      for (int n = 0; n < kCommits; n++)
+        if (!p.read_until("\"input_audio_buffer.commit\"", 10000)) return;  // never answered
+      p.shutdown_now();
+      return;
+    }
+    while (!srv->stop_.load() && !p.eof()) p.serve(200);
+  });
+  ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
+  std::vector<uint8_t> a;
+  append_tone(a, 20);
+  for (int n = 0; n < kCommits; n++) {
+    s->push_audio(a.data(), a.size());
+    ASSERT_TRUE(s->commit()) << n;
+  }
+  ASSERT_TRUE(rec.wait_until([&] { return !rec.reconnected.empty(); }, 20s)) << "no reconnection";
+  EXPECT_EQ(rec.commits_lost.load(), kCommits);
+}
+
 // Issue 12 #9: a pathological non-audio event is refused before any JSON tree is built (its
 // size is bounded; see docs/reliability.md), and the session carries on.
 TEST_F(Hostile, HugeTextEventIsRefusedNotParsed) {
