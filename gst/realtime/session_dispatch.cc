@@ -453,7 +453,7 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
       // After a reconnection the configuration goes out twice (the connection's own update, then
       // the barrier's after the re-sent input: docs/engine.md "Barriers"): one rejection to report.
       // A caller's own update_config() is always reported.
-      std::string key = u->second.config + '\n' + e.code + '\n' + ei.message + '\n' + ei.param;
+      std::string key = std::to_string(u->second.config) + '\n' + e.code + '\n' + ei.message + '\n' + ei.param;
       repeated = u->second.barrier && key == c->reported_rejection;
       c->reported_rejection = std::move(key);
     }

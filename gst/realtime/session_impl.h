@@ -60,12 +60,13 @@ struct Conn {
   int64_t last_probe_us = 0;
   struct UpdateSent {
     uint64_t sent_off = 0;  // input audio bytes handed to this connection when it was sent
-    std::string config;     // the event without its event id: what it asked for
+    size_t config = 0;      // hash of the event without its event id: what it asked for
     bool barrier = false;   // the barrier after a re-send (become_ready), not a caller's update
   };
   std::map<std::string, UpdateSent> update_marks;  // session.update event id -> its record, until answered
-  // The last rejection of a session.update reported on this connection (configuration, code,
-  // message, param): the barrier's update, rejected the same way, is not reported again.
+  // The last rejection of a session.update on this connection (configuration hash, code, message,
+  // param), cleared when an update is accepted: the barrier's update, rejected the same way, is
+  // not reported again.
   std::string reported_rejection;
   int local_error_code = 0;      // libsoup closed because of the server's data (SOUP_WEBSOCKET_CLOSE_*)
   std::string local_error_msg;

@@ -17,7 +17,10 @@ namespace detail {
 // an error naming the commit's event id). Each is recorded with the session input sample it ends
 // at, which gives its committed item's span. Bounded: beyond kMaxRecorded, a commit is only
 // counted (and so is every later one until the count is answered, to keep the order), and its
-// item gets the fallback span; the count of commits lost with the session stays exact.
+// item gets the fallback span; the count of commits lost with the session stays exact. (One
+// limit: an error naming a commit that is not recorded is recognised by its event type, which
+// EventTypeMap keeps for the 512 newest client events. Reaching it takes over 1,024 commits
+// unanswered, then an error about one of them after 512 newer client events.)
 class CommitLedger {
  public:
   static constexpr size_t kMaxRecorded = 1024;

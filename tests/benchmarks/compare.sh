@@ -8,7 +8,9 @@
 # a git worktree (release, like run.sh), then runs the same session benchmark with both binaries,
 # interleaved, one after the other on an otherwise idle machine:
 #   * one session, 60 s (CPU per session-second, by subtraction of the live source alone and by
-#     the element's own threads), twice each, in the orders old-new and new-old;
+#     the element's own threads), twice each, in the orders old-new and new-old (with
+#     COMPARE_PUSH_AHEAD other than 0: old-new-newpa and newpa-new-old, newpa = this tree with
+#     that push-ahead);
 #   * the density steps of COMPARE_N (default "200 250 300"): held or not (held() in report.py).
 # Results: results/compare.jsonl (raw) and results/compare.md (the table), also printed;
 # results/compare_chunkC.* with COMPARE_CHUNK=C, and _paB appended when COMPARE_PUSH_AHEAD=B is
@@ -140,13 +142,14 @@ for order in orders:
               f"{c['cpu_ms_per_session_s']:.2f} | {b['cpu_ms_per_session_s']:.2f} | "
               f"{c['cpu_ms_per_session_s'] - b['cpu_ms_per_session_s']:.2f} | {threads(c):.2f} | "
               f"{t.get('c:src', 0) + t.get('q:src', 0):.2f} | {t.get('rtc-net', 0):.2f} |")
-print()
-print("Density (the run.sh pipelines; ✗ = not held, held() in report.py):")
-print()
 cols = [("old", f"{old}"), ("new", f"{new}")] + ([("newpa", f"{new}, push-ahead={pa}")] if pa != "0" else [])
-print("| N | " + " | ".join(c[1] for c in cols) + " |")
-print("|---|" + "---|" * len(cols))
 ns = sorted({int(k.split("_")[-1]) for k in recs if "_density_" in k})
+if ns:  # COMPARE_N=" ": no density step
+    print()
+    print("Density (the run.sh pipelines; ✗ = not held, held() in report.py):")
+    print()
+    print("| N | " + " | ".join(c[1] for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
 for n in ns:
     cells = []
     for key, _ in cols:

@@ -95,8 +95,9 @@ TEST(Translation, CreatedUpdateValidationAndClose) {
       g_free(g_base64_decode(e.str("delta").c_str(), &n));
       audio_bytes += n;
     }
-    if (e.type.rfind("session.", 0) == 0 && e.type.find(".delta") != std::string::npos)
+    if (e.type.rfind("session.", 0) == 0 && e.type.find(".delta") != std::string::npos) {
       EXPECT_EQ(e.num("elapsed_ms"), 400) << e.raw;
+    }
   }
   EXPECT_EQ(in_text, "Good evening and welcome to the news.");
   EXPECT_EQ(out_text, "Bonsoir et bienvenue aux informations.");

@@ -46,10 +46,12 @@ struct Input {
   fprintf(stderr, "timing core: %s (%lld, %lld)\n", why, a, b);
   abort();
 }
-#define CHECK(cond, ...) \
-  do {                   \
-    if (!(cond)) die(#cond, ##__VA_ARGS__); \
-  } while (0)
+// CHECK(cond[, a[, b]]): aborts naming the condition (and the values a, b) when it fails.
+template <typename... V>
+void check_args(const char *what, bool ok, V... v) {
+  if (!ok) die(what, static_cast<long long>(v)...);
+}
+#define CHECK(...) check_args(#__VA_ARGS__, __VA_ARGS__)
 
 constexpr uint64_t kMaxRt = 1ull << 48;
 

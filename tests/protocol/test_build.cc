@@ -16,7 +16,7 @@ SessionConfig full_config() {
   c.instructions = "Speak clearly and briefly.";
   c.voice = "marin";
   c.output_modality = Modality::Audio;
-  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "en", ""};
+  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "en", "", "", {}, {}};
   c.noise_reduction = NoiseReduction::NearField;
   c.turn_detection.type = TurnDetection::Type::ServerVad;
   c.turn_detection.threshold = 0.4;
@@ -43,7 +43,7 @@ SessionConfig minimal_config() {
 SessionConfig semantic_config(Dialect d) {
   SessionConfig c;
   c.voice = "alloy";
-  c.input_transcription = InputTranscription{"whisper-1", "", ""};
+  c.input_transcription = InputTranscription{"whisper-1", "", "", "", {}, {}};
   c.turn_detection.type = TurnDetection::Type::SemanticVad;
   c.turn_detection.eagerness = "high";
   c.turn_detection.create_response = false;
@@ -56,7 +56,7 @@ SessionConfig semantic_config(Dialect d) {
 
 SessionConfig transcription_config() {
   SessionConfig c;
-  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "", ""};
+  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "", "", "", {}, {}};
   c.noise_reduction = NoiseReduction::NearField;
   c.turn_detection.silence_duration_ms = 500;
   c.extra_json = R"({"include":["item.input_audio_transcription.logprobs"]})";

@@ -90,7 +90,7 @@ TEST(TranscriptionBuild, GaSessionUpdateWithDelayAndLogprobs) {
 
 TEST(TranscriptionBuild, PreviewTranscriptionSessionUpdate) {
   SessionConfig c;
-  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "", "names: Ada"};
+  c.input_transcription = InputTranscription{"gpt-4o-transcribe", "", "names: Ada", "", {}, {}};
   c.turn_detection.type = TurnDetection::Type::ServerVad;
   EXPECT_TRUE(JsonEqual(build_transcription_session_update(Dialect::Preview, c),
                         R"({"type":"transcription_session.update","session":{"input_audio_format":"pcm16",

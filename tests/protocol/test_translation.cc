@@ -9,7 +9,7 @@ using namespace rtc;
 TEST(TranslationBuild, SessionUpdateHasOnlyTheTranslationShape) {
   SessionConfig c;
   c.output_language = "de";
-  c.input_transcription = InputTranscription{"gpt-realtime-whisper", "en", "prompt"};
+  c.input_transcription = InputTranscription{"gpt-realtime-whisper", "en", "prompt", "", {}, {}};
   c.noise_reduction = NoiseReduction::NearField;
   c.instructions = "never sent";
   c.voice = "alloy";
