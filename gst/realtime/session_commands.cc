@@ -57,26 +57,19 @@ bool Session::Impl::enqueue(Cmd &&c, uint64_t *ticket) {
       c.ticket = ++update_tickets_issued;
       if (ticket) *ticket = c.ticket;
     }
-    if (c.kind == CmdKind::UpdateConfig && cmds.size() >= kMaxQueuedCommands) {
+    const bool full = cmds.size() >= kMaxQueuedCommands;
+    if (full && c.kind == CmdKind::UpdateConfig && cmds.back().kind == CmdKind::UpdateConfig) {
       // A configuration is never refused (its ticket would wait for another update to be
-      // answered): at a full queue it takes one slot beyond the bound, and a later one replaces it
-      // there while nothing is queued after it. Each carries the whole configuration, and its
-      // answer answers every earlier ticket.
-      if (cmds.back().kind == CmdKind::UpdateConfig) {
-        cmds.back().cfg = std::move(c.cfg);
-        cmds.back().ticket = c.ticket;
-        cmds.back().audio_mark = pushed_bytes;
-        wake_locked();
-        return true;
-      }
-      if (cmds.size() < kMaxQueuedCommands + 1) {
-        c.audio_mark = pushed_bytes;
-        cmds.push_back(std::move(c));
-        wake_locked();
-        return true;
-      }
-      warn = "command queue full: update_config rejected";  // unreachable: the slot holds an update
-    } else if (cmds.size() >= kMaxQueuedCommands) {
+      // answered): at a full queue it takes one slot beyond the bound (below), and a later one
+      // replaces it there while nothing is queued after it. Each carries the whole configuration,
+      // and its answer answers every earlier ticket.
+      cmds.back().cfg = std::move(c.cfg);
+      cmds.back().ticket = c.ticket;
+      cmds.back().audio_mark = pushed_bytes;
+      wake_locked();
+      return true;
+    }
+    if (full && c.kind != CmdKind::UpdateConfig) {
       warn = std::string("command queue full: ") + cmd_name(c.kind) + " rejected";
     } else if (c.counts_create && creates_queued + deferred_pub >= kMaxQueuedResponses) {
       warn = std::string("response queue full (") + std::to_string(kMaxQueuedResponses) +

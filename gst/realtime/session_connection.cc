@@ -895,8 +895,7 @@ void Session::Impl::send_session_update(Conn *c, bool barrier) {
   // read none of it. Every executed ticket goes to cur_ as well, and cur_'s unanswered ones are
   // published when it is retired at the switch.
   c->updates_unanswered.emplace_back(id, c == cur_.get() && !barrier_after_resend_ ? cfg_ticket_ : 0);
-  c->update_marks[id] = {c->sent_off, std::hash<std::string>{}(detail::build_session_update_for(kind, d, cfg, std::string())),
-                         barrier};
+  c->update_marks[id] = {c->sent_off, barrier};
   if (c->updates_unanswered.size() > 1024) {  // bound (a server that never answers): count as answered
     c->update_marks.erase(c->updates_unanswered.front().first);
     publish_answered(c->updates_unanswered.front().second);

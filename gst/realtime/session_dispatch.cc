@@ -451,9 +451,11 @@ void Session::Impl::handle_error_event(Conn *c, const ServerEvent &ev) {
     auto u = c->update_marks.find(ei.event_id);
     if (u != c->update_marks.end()) {
       // After a reconnection the configuration goes out twice (the connection's own update, then
-      // the barrier's after the re-sent input: docs/engine.md "Barriers"): one rejection to report.
-      // A caller's own update_config() is always reported.
-      std::string key = std::to_string(u->second.config) + '\n' + e.code + '\n' + ei.message + '\n' + ei.param;
+      // the barrier's after the re-sent input: docs/engine.md "Barriers"). Every update sent on a
+      // connection carries the newest configuration and is answered in order, so the barrier's
+      // repeats the one answered just before it: one rejection to report. A caller's own
+      // update_config() is always reported.
+      std::string key = e.code + '\n' + ei.message + '\n' + ei.param;
       repeated = u->second.barrier && key == c->reported_rejection;
       c->reported_rejection = std::move(key);
     }

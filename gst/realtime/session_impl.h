@@ -60,13 +60,12 @@ struct Conn {
   int64_t last_probe_us = 0;
   struct UpdateSent {
     uint64_t sent_off = 0;  // input audio bytes handed to this connection when it was sent
-    size_t config = 0;      // hash of the event without its event id: what it asked for
     bool barrier = false;   // the barrier after a re-send (become_ready), not a caller's update
   };
   std::map<std::string, UpdateSent> update_marks;  // session.update event id -> its record, until answered
-  // The last rejection of a session.update on this connection (configuration hash, code, message,
-  // param), cleared when an update is accepted: the barrier's update, rejected the same way, is
-  // not reported again.
+  // The rejection (code, message, param) of the last session.update answered on this connection,
+  // empty when it was accepted. The barrier repeats the configuration of the update sent just
+  // before it on this connection, so the same rejection again is not news.
   std::string reported_rejection;
   int local_error_code = 0;      // libsoup closed because of the server's data (SOUP_WEBSOCKET_CLOSE_*)
   std::string local_error_msg;

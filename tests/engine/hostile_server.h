@@ -123,10 +123,17 @@ class HostilePeer {
   }
   // Upgrade + session.created, wait for session.update, answer session.updated.
   bool open_session(int ms = 5000) {
+    if (!create_session(ms)) return false;
+    if (!read_until("\"session.update\"", ms)) return false;
+    return send_session_updated();
+  }
+  // The handshake and session.created, leaving the client's configuration update unread.
+  bool create_session(int ms = 5000) {
     if (!read_request(ms)) return false;
     send_upgrade();
-    send_text(R"({"type":"session.created","event_id":"h1","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
-    if (!read_until("\"session.update\"", ms)) return false;
+    return send_text(R"({"type":"session.created","event_id":"h1","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+  }
+  bool send_session_updated() {
     return send_text(R"({"type":"session.updated","event_id":"h2","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
   }
   // Reads (and answers pings) until EOF or `ms`.

@@ -105,8 +105,16 @@ class Hostile : public ::testing::Test {
       if (!p.read_frame(&f, 200)) continue;
       if (f.opcode != 1 || f.payload.find("\"session.update\"") == std::string::npos) continue;
       if (read_at_answer.load() < 0) read_at_answer = srv->audio_bytes.load() - base;
-      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+      p.send_session_updated();
     }
+  }
+  // A connection that proves nothing read and is lost with the barrier (the session.update after
+  // the test's input) unanswered.
+  static void lose_with_barrier_unanswered(HostilePeer &p) {
+    p.answer_pings = false;
+    if (!p.open_session()) return;
+    if (!p.read_until("\"session.update\"", 10000)) return;
+    p.shutdown_now();
   }
   std::unique_ptr<HostileServer> srv;
   Recorder rec;
@@ -446,13 +454,7 @@ TEST_F(Hostile, BurstIsProbedByTheAudioSent) {
 TEST_F(Hostile, LostBarrierIsAnsweredAfterTheInputIsResent) {
   std::atomic<int64_t> read_at_answer{-1};
   start([&](HostilePeer &p, int i) {
-    if (i == 0) {
-      p.answer_pings = false;  // nothing is proven read on this connection
-      if (!p.open_session()) return;
-      if (!p.read_until("\"session.update\"", 10000)) return;  // the barrier: never answered
-      p.shutdown_now();
-      return;
-    }
+    if (i == 0) return lose_with_barrier_unanswered(p);
     answer_updates(p, read_at_answer);
   });
   ASSERT_TRUE(wait_state(SessionState::Ready, 10s));
@@ -513,16 +515,8 @@ TEST_F(Hostile, ConfigurationRejectedAfterAReconnectIsReportedOnce) {
                        id + R"("}})");
   };
   start([&](HostilePeer &p, int i) {
-    if (i == 0) {
-      p.answer_pings = false;  // nothing is proven read on this connection
-      if (!p.open_session()) return;
-      if (!p.read_until("\"session.update\"", 10000)) return;  // the barrier: never answered
-      p.shutdown_now();
-      return;
-    }
-    if (!p.read_request(5000)) return;
-    p.send_upgrade();
-    p.send_text(R"({"type":"session.created","event_id":"h1","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+    if (i == 0) return lose_with_barrier_unanswered(p);
+    if (!p.create_session()) return;
     std::string frame;
     while (!srv->stop_.load() && !p.eof())
       if (p.read_until("\"session.update\"", 200, &frame)) reject(p, frame);
@@ -560,7 +554,7 @@ TEST_F(Hostile, ConfigurationIsNeverRefusedByAFullCommandQueue) {
         std::lock_guard<std::mutex> lk(mu);
         updates.push_back(f.payload);
       }
-      p.send_text(R"({"type":"session.updated","event_id":"h3","session":{"id":"sess_hostile","object":"realtime.session","type":"realtime","model":"hostile","expires_at":0}})");
+      p.send_session_updated();
     }
   });
   for (size_t i = 0; i < rtc::Session::kMaxQueuedCommands; i++) ASSERT_TRUE(s->clear()) << i;  // wait for Ready
